@@ -1,0 +1,179 @@
+/*
+ * Boot: the BSP enters boot_main() from boot/long_mode.S, every AP enters
+ * ap_main() from the trampoline. The BSP sets up everything shared (page
+ * tables, IDT, memory regions, message rings) before any AP starts, so
+ * nothing here needs a lock. Then every CPU runs its reactor and the
+ * application starts on every shard.
+ */
+#include <stdint.h>
+#include "bootinfo.h"
+#include "clock.h"
+#include "cmdline.h"
+#include "console.h"
+#include "malloc.h"
+#include "memory.h"
+#include "percpu.h"
+#include "reactor.h"
+#include "smp_call.h"
+#include "app.h"
+#include "../arch/x86_64/acpi.h"
+#include "../arch/x86_64/apic.h"
+#include "../arch/x86_64/cpu.h"
+#include "../arch/x86_64/fpu.h"
+#include "../arch/x86_64/gdt.h"
+#include "../arch/x86_64/mptable.h"
+#include "../arch/x86_64/paging.h"
+#include "../arch/x86_64/pic.h"
+#include "../arch/x86_64/rtc.h"
+#include "../arch/x86_64/shutdown.h"
+#include "../arch/x86_64/smp.h"
+#include "../arch/x86_64/trap.h"
+#include "../arch/x86_64/tsc.h"
+
+extern char __image_start[], __image_end[];
+extern const char shoal_default_cmdline[] __attribute__((weak));
+extern const char shoal_app_name[] __attribute__((weak));
+
+/* Boot-time state of the BSP, read-only once the APs run. */
+static struct boot_info boot;
+static struct cmdline cmd;
+static struct acpi_info acpi;
+static uint64_t idle_poll_ns = REACTOR_IDLE_POLL_NS;
+static uint64_t task_budget_ns = REACTOR_TASK_BUDGET_NS;
+static uint64_t tsc_boot_main;
+static unsigned cpus_online;
+
+const struct cmdline *kernel_cmdline(void) { return &cmd; }
+
+static const char *app_name(void) { return &shoal_app_name ? shoal_app_name : "app"; }
+
+static void parse_command_line(void)
+{
+    const char *def = &shoal_default_cmdline ? shoal_default_cmdline : "";
+    const char *line = cmdline_select(boot.cmdline, boot.proto == BOOT_PROTO_MULTIBOOT, def);
+    if (cmdline_parse(&cmd, line, app_name()) < 0)
+        klog("cmdline: too long, truncated");
+    uint64_t v;
+    if (cmdline_get_u64(&cmd, "idle_poll_us", &v))
+        idle_poll_ns = v * 1000;
+    if (cmdline_get_u64(&cmd, "task_budget_us", &v))
+        task_budget_ns = v * 1000;
+}
+
+static void add_cpu(uint32_t apic_id)
+{
+    for (uint32_t i = 0; i < cpu_count; i++)
+        if (cpu_apic_ids[i] == apic_id)
+            return;
+    if (cpu_count < MAX_CPUS)
+        cpu_apic_ids[cpu_count++] = apic_id;
+}
+
+static const char *enumerate_cpus(void)
+{
+    /* The BSP is CPU 0 whatever the firmware's table order. */
+    cpu_count = 0;
+    add_cpu(lapic_id());
+    const char *source = "none";
+    struct mptable_info mp;
+    if (acpi_init(&acpi, boot.rsdp) && acpi.cpu_count) {
+        for (uint32_t i = 0; i < acpi.cpu_count; i++)
+            add_cpu(acpi.apic_ids[i]);
+        source = "ACPI MADT";
+    } else if (mptable_init(&mp) && mp.cpu_count) {
+        for (uint32_t i = 0; i < mp.cpu_count; i++)
+            add_cpu(mp.apic_ids[i]);
+        source = "MP table";
+    }
+    uint64_t max;
+    if (cmdline_get_u64(&cmd, "max_cpus", &max) && max >= 1 && max < cpu_count)
+        cpu_count = (uint32_t)max;
+    return source;
+}
+
+static void cpu_local_setup(unsigned id)
+{
+    gdt_load(id);
+    idt_load();
+    fpu_enable();
+    lapic_init_cpu();
+    percpu_install(cpu_table[id]);
+    cpu_table[id]->apic_id = lapic_id();
+    reactor_init(cpu_table[id], idle_poll_ns, task_budget_ns);
+}
+
+static void start_app_on_shard(void *arg)
+{
+    (void)arg;
+    app_main(cmd.argc, cmd.argv);
+}
+
+__attribute__((noreturn)) void ap_main(unsigned id)
+{
+    cpu_local_setup(id);
+    __atomic_add_fetch(&cpus_online, 1, __ATOMIC_RELEASE);
+    reactor_run();
+}
+
+static void wait_for_aps(void)
+{
+    uint64_t deadline = rdtsc() + clock_tsc_hz() * 5;
+    while (__atomic_load_n(&cpus_online, __ATOMIC_ACQUIRE) < cpu_count) {
+        if (rdtsc() > deadline)
+            panic("only %u of %u CPUs came up", __atomic_load_n(&cpus_online, __ATOMIC_ACQUIRE), cpu_count);
+        cpu_relax();
+    }
+}
+
+static void report_boot(const char *cpu_source, const struct tsc_calibration *cal, uint64_t tsc_ready)
+{
+    klog("shoal: booted by %s, %u cpus (%s), %s, tsc %lu kHz (%s)",
+         boot.proto == BOOT_PROTO_PVH ? "PVH" : "Multiboot", cpu_count, cpu_source,
+         lapic_is_x2apic() ? "x2APIC" : "xAPIC", (unsigned long)(cal->tsc_hz / 1000), cal->source);
+    klog("shoal: %lu MiB for shards, image %lu KiB, idle_poll_us=%lu",
+         (unsigned long)(memory_total_bytes() >> 20),
+         (unsigned long)((__image_end - __image_start) >> 10), (unsigned long)(idle_poll_ns / 1000));
+    klog("shoal: all %u shards ready at %lu us (boot_main entered at %lu us)", cpu_count,
+         (unsigned long)(cycles_to_ns(tsc_ready) / 1000), (unsigned long)(cycles_to_ns(tsc_boot_main) / 1000));
+}
+
+__attribute__((noreturn)) void boot_main(int proto, uint32_t info)
+{
+    tsc_boot_main = rdtsc();
+    console_init();
+    pic_disable();
+    idt_init();
+    idt_load();
+    const char *why = "";
+    if (bootinfo_parse(proto, info, &boot, &why) < 0)
+        panic("boot: %s", why);
+    parse_command_line();
+    lapic_init_cpu();
+    struct tsc_calibration cal;
+    tsc_calibrate(&cal);
+    uint64_t unix_sec = rtc_read_unix();
+    clock_init(cal.tsc_hz, unix_sec, rdtsc());
+    lapic_timer_set_hz(cal.lapic_hz);
+    const char *cpu_source = enumerate_cpus();
+    shutdown_init(acpi.present ? &acpi : 0);
+
+    paging_init(boot.ram, boot.nram);
+    struct ram_range free_ram[BOOTINFO_MAX_RANGES];
+    int nfree = bootinfo_free_ram(&boot, (uint64_t)__image_end, free_ram, BOOTINFO_MAX_RANGES);
+    memory_init(free_ram, nfree, cpu_count);
+    cpu_total = cpu_count;
+    smp_call_init(cpu_count);
+
+    cpu_local_setup(0);
+    cpus_online = 1;
+    smp_start_aps(paging_root());
+    wait_for_aps();
+    paging_seal_trampoline();
+    uint64_t tsc_ready = rdtsc();
+    report_boot(cpu_source, &cal, tsc_ready);
+    if (!unix_sec)
+        klog("shoal: no RTC, wall clock starts at 1970");
+    for (unsigned i = 0; i < cpu_count; i++)
+        smp_call(i, start_app_on_shard, 0);
+    reactor_run();
+}

@@ -1,0 +1,22 @@
+#ifndef KERNEL_REACTOR_H
+#define KERNEL_REACTOR_H
+#include <stdint.h>
+#include "task.h"
+#include "timer_wheel.h"
+
+struct percpu;
+
+/* Defaults; idle_poll_us= and task_budget_us= on the command line override them. */
+#define REACTOR_IDLE_POLL_NS     50000ULL
+#define REACTOR_TASK_BUDGET_NS  500000ULL
+
+void reactor_init(struct percpu *c, uint64_t idle_poll_ns, uint64_t task_budget_ns);
+/* Queue t on this shard (no-op if already queued). */
+void task_schedule(struct task *t);
+void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *));
+/* Per-shard timers on the TSC clock. */
+void reactor_timer_arm(struct timer *t, uint64_t deadline_ns);
+bool reactor_timer_cancel(struct timer *t);
+/* The shard's main loop: never returns. */
+__attribute__((noreturn)) void reactor_run(void);
+#endif

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Boot a Shoal image under QEMU with the serial console on stdout.
+
+    run.py IMAGE [--smp N] [--mem MB] [--machine microvm|pc|q35] [--accel kvm|tcg]
+           [--timeout S] [-- KERNEL_CMDLINE...]
+
+Exits with the guest's own exit status: the image writes it to QEMU's
+isa-debug-exit port, which QEMU turns into (status << 1) | 1. A guest that
+stops without reporting a status (reset, triple fault, QEMU error) gives
+exit status 125; a run that exceeds --timeout gives 124.
+
+KVM is used only where the CPU has hardware virtualization (vmx or svm in
+/proc/cpuinfo) and /dev/kvm is usable: on machines whose /dev/kvm is a
+software hypervisor, TCG is much faster.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+EXIT_NO_STATUS = 125
+EXIT_TIMEOUT = 124
+STATUS_LINE = re.compile(rb"shoal: exit status (-?\d+)")
+
+def hardware_virt():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = re.search(r"^flags\s*:(.*)$", f.read(), re.M)
+    except OSError:
+        return False
+    if not flags:
+        return False
+    words = flags.group(1).split()
+    return ("vmx" in words or "svm" in words) and os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+def choose_accel(requested):
+    if requested:
+        return requested
+    return "kvm" if hardware_virt() else "tcg"
+
+def qemu_command(args, accel):
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        sys.exit("run.py: qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+    machine = args.machine
+    cmd = [qemu, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
+           "-smp", str(args.smp), "-m", str(args.mem),
+           "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
+           "-kernel", args.image]
+    if machine == "microvm":
+        cmd[1:1] = ["-M", "microvm"]
+    elif machine == "pc":
+        cmd[1:1] = ["-M", "pc"]
+        if args.bios:
+            cmd += ["-bios", args.bios]
+    elif machine == "q35":
+        cmd[1:1] = ["-M", "q35"]
+    else:
+        sys.exit(f"run.py: unknown machine {machine}")
+    if args.cmdline:
+        cmd += ["-append", " ".join(args.cmdline)]
+    cmd += args.qemu_arg
+    return cmd
+
+def run(cmd, timeout, quiet):
+    """Stream the console to stdout; return (qemu exit code or None on timeout, console bytes)."""
+    out = bytearray()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    def on_alarm(*_):
+        os.killpg(proc.pid, signal.SIGKILL)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(max(1, int(timeout)))
+    try:
+        for chunk in iter(lambda: proc.stdout.read1(4096), b""):
+            out += chunk
+            if not quiet:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+        rc = proc.wait()
+    finally:
+        signal.alarm(0)
+    timed_out = rc == -signal.SIGKILL
+    return (None if timed_out else rc), bytes(out)
+
+def guest_status(qemu_rc, console):
+    if qemu_rc is None:
+        return EXIT_TIMEOUT
+    if qemu_rc & 1:
+        return qemu_rc >> 1
+    m = STATUS_LINE.findall(console)
+    if m:
+        return int(m[-1])
+    return EXIT_NO_STATUS
+
+def main():
+    argv = sys.argv[1:]
+    cmdline = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, cmdline = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(description="Boot a Shoal image under QEMU.")
+    ap.add_argument("image")
+    ap.add_argument("--smp", type=int, default=1)
+    ap.add_argument("--mem", type=int, default=256, help="MiB")
+    ap.add_argument("--machine", default="microvm", choices=["microvm", "pc", "q35"])
+    ap.add_argument("--accel", choices=["kvm", "tcg"])
+    ap.add_argument("--bios", help="firmware for -M pc, e.g. /usr/share/qemu/qboot.rom")
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--quiet", action="store_true", help="do not echo the console")
+    ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument (repeatable)")
+    ap.add_argument("--print-command", action="store_true")
+    args = ap.parse_args(argv)
+    args.cmdline = cmdline
+    if not os.path.exists(args.image):
+        sys.exit(f"run.py: {args.image}: no such image")
+    cmd = qemu_command(args, choose_accel(args.accel))
+    if args.print_command:
+        print(" ".join(cmd))
+        return 0
+    rc, console = run(cmd, args.timeout, args.quiet)
+    status = guest_status(rc, console)
+    if status == EXIT_NO_STATUS:
+        sys.stderr.write(f"run.py: guest stopped without an exit status (QEMU exit code {rc})\n")
+    elif status == EXIT_TIMEOUT:
+        sys.stderr.write(f"run.py: timed out after {args.timeout} s\n")
+    return status
+
+if __name__ == "__main__":
+    sys.exit(main())
