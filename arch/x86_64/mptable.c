@@ -110,6 +110,10 @@ static uint64_t mp_find_floating(void)
         if (kib >= 2 && kib <= 640)
             pa = mp_scan((kib - 1) * 1024, 1024);
     }
+    /* Boot loaders that leave the BIOS data area empty (qboot on QEMU microvm,
+       Firecracker) put the table in the last KiB of the default 640 KiB. */
+    if (!pa)
+        pa = mp_scan(0x9FC00, 1024);
     return pa ? pa : mp_scan(0xF0000, 0x10000);
 }
 
@@ -173,7 +177,10 @@ static bool mp_parse_config(struct mptable_info *info, uint64_t pa)
     if (!t || !mp_sum_ok(t, len))
         return false;
     info->lapic_addr = mp_rd32(t + MPC_LAPIC_ADDR);
-    mp_parse_entries(info, t, len, mp_rd16(t + MPC_ENTRY_COUNT));
+    /* qboot (QEMU microvm) writes an entry count of 0; the length still bounds
+       the walk, so a zero count means "as many as fit", as Linux reads it. */
+    uint32_t count = mp_rd16(t + MPC_ENTRY_COUNT);
+    mp_parse_entries(info, t, len, count ? count : len);
     return info->cpu_count > 0;
 }
 

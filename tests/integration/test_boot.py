@@ -1,0 +1,76 @@
+"""Boot hello on every machine type and vCPU count; boot the fault app and read its crash report."""
+import os
+import shutil
+import struct
+
+from shoal_qemu import BUILD, boot, build_variant, image
+
+def check_hello(b, smp):
+    assert b.status == 0, f"exit status {b.status}, expected 0; console tail:\n{b.tail()}"
+    for k in range(smp):
+        lines = [l for l in b.console.splitlines() if l.strip() == f"hello from cpu {k} of {smp}"]
+        assert len(lines) == 1, f"expected one line 'hello from cpu {k} of {smp}', got {len(lines)}:\n{b.tail()}"
+    b.expect(r"^hello: all checks passed$")
+    b.expect(rf"all {smp} shards ready at \d+ us", "the boot-time report")
+
+def hello_case(machine, smp, extra=()):
+    def run():
+        check_hello(boot(image("hello"), smp=smp, machine=machine, extra=extra), smp)
+    return run
+
+def fault_case(smp):
+    def run():
+        b = boot(image("fault"), smp=smp)
+        assert b.status not in (0, 124, 125), f"fault app exited with {b.status}; tail:\n{b.tail()}"
+        b.expect(r"EXCEPTION 14 \(page fault\)", "the exception name")
+        b.expect(r"page fault at address 0x0 \(write", "the faulting address")
+        b.expect(r"faulting instruction: 0x[0-9a-f]+  fault_deref_null\+", "the faulting function")
+        b.expect(r"fault_caller\+0x", "the caller")
+        b.expect(r"^\s+0x[0-9a-f]+  app_main\+0x", "app_main in the backtrace")
+        b.expect(r"^RAX [0-9a-f]{16}", "the register dump")
+    return run
+
+def pvh_boot():
+    """With the Multiboot magic removed, QEMU falls back to the PVH note (what Firecracker uses)."""
+    src = image("hello")
+    dst = os.path.join(BUILD, "hello-pvh-only.elf")
+    shutil.copy(src, dst)
+    with open(dst, "r+b") as f:
+        data = f.read(8192)
+        off = data.find(struct.pack("<I", 0x1BADB002))
+        assert off >= 0, "no Multiboot header to remove"
+        f.seek(off)
+        f.write(b"\0\0\0\0")
+    b = boot(dst, smp=2, machine="microvm", cmdline="idle_poll_us=20 -- pvh-arg")
+    check_hello(b, 2)
+    b.expect(r"booted by PVH", "PVH boot")
+    b.expect(r"idle_poll_us=20", "the command line from the PVH start info")
+
+def cmdline_default_and_override():
+    img = build_variant("hello", "hello-cmdline.elf", "idle_poll_us=77 -- a b")
+    b = boot(img)
+    check_hello(b, 1)
+    b.expect(r"idle_poll_us=77", "the default command line embedded by build-image.py")
+    b = boot(img, cmdline="idle_poll_us=33")
+    check_hello(b, 1)
+    b.expect(r"idle_poll_us=33", "the boot loader's command line replacing the default")
+
+def mptable_only():
+    """microvm with ACPI off has only an MP table (as Firecracker): every CPU must still be found."""
+    b = boot(image("hello"), smp=2, machine="microvm", extra=["--qemu-arg=-M", "--qemu-arg=microvm,acpi=off"])
+    check_hello(b, 2)
+    b.expect(r"\(MP table\)", "CPU enumeration from the MP table")
+
+def cases():
+    out = []
+    for machine in ("microvm", "pc"):
+        for smp in (1, 2, 4, 8):
+            out.append((f"hello-{machine}-smp{smp}", hello_case(machine, smp)))
+    out.append(("hello-q35-smp4", hello_case("q35", 4)))
+    out.append(("hello-pc-qboot-smp2", hello_case("pc", 2, ["--bios", "/usr/share/qemu/qboot.rom"])))
+    out.append(("hello-pvh-entry", pvh_boot))
+    out.append(("hello-mptable-only", mptable_only))
+    out.append(("cmdline-default-and-override", cmdline_default_and_override))
+    out.append(("fault-backtrace-smp1", fault_case(1)))
+    out.append(("fault-backtrace-smp4", fault_case(4)))
+    return out

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Run every Shoal test and print a final "N passed, N failed" line.
+
+    run_tests.py [--unit-only] [--integration-only] [-k SUBSTRING]
+
+Unit tests: each tests/unit/test_*.c is built for the host with ASan and
+UBSan and run; every TEST() in it counts as one test. Integration tests:
+the cases in tests/integration/*.py, each booting real images under QEMU.
+"""
+import argparse
+import glob
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build", "tests")
+UNIT_CFLAGS = ["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
+               "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-I", ROOT]
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = []
+
+    def record(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"PASS {name}", flush=True)
+        else:
+            self.failed.append(name)
+            print(f"FAIL {name}{': ' + detail if detail else ''}", flush=True)
+
+def run_unit(results, keyword):
+    os.makedirs(BUILD, exist_ok=True)
+    for src in sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "test_*.c"))):
+        name = os.path.splitext(os.path.basename(src))[0]
+        if keyword and keyword not in name:
+            continue
+        exe = os.path.join(BUILD, name)
+        cc = subprocess.run(["gcc"] + UNIT_CFLAGS + [src, "-o", exe, "-lpthread"],
+                            capture_output=True, text=True)
+        if cc.returncode != 0:
+            results.record(f"unit/{name} (build)", False, cc.stderr[-2000:])
+            continue
+        r = subprocess.run([exe], capture_output=True, text=True, timeout=600)
+        for line in r.stdout.splitlines():
+            m = re.match(r"^(PASS|FAIL) (\S+)$", line)
+            if m:
+                results.record(f"unit/{name}/{m.group(2)}", m.group(1) == "PASS")
+        if r.returncode != 0:
+            sys.stdout.write(r.stderr[-4000:])
+            if "PASS" not in r.stdout and "FAIL" not in r.stdout:
+                results.record(f"unit/{name}", False, f"exit status {r.returncode}")
+
+def load_integration_cases():
+    cases = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
+        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        cases += mod.cases()
+    return cases
+
+def run_integration(results, keyword):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    for name, fn in load_integration_cases():
+        if keyword and keyword not in name:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            ok, detail = True, ""
+        except AssertionError as e:
+            ok, detail = False, str(e)
+        except Exception as e:  # a broken harness is a failure too, with its reason
+            ok, detail = False, f"{type(e).__name__}: {e}"
+        results.record(f"integration/{name} ({time.monotonic() - t0:.1f}s)", ok, detail)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("--integration-only", action="store_true")
+    ap.add_argument("-k", dest="keyword")
+    args = ap.parse_args()
+    results = Results()
+    if not args.integration_only:
+        run_unit(results, args.keyword)
+    if not args.unit_only:
+        run_integration(results, args.keyword)
+    if results.failed:
+        print("\nfailed:\n  " + "\n  ".join(results.failed))
+    print(f"{results.passed} passed, {len(results.failed)} failed")
+    return 1 if results.failed or results.passed == 0 else 0
+
+if __name__ == "__main__":
+    sys.exit(main())
