@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "cmdline.h"
 #include "console.h"
+#include "format.h"
 #include "malloc.h"
 #include "memory.h"
 #include "percpu.h"
@@ -42,6 +43,33 @@ static uint64_t idle_poll_ns = REACTOR_IDLE_POLL_NS;
 static uint64_t task_budget_ns = REACTOR_TASK_BUDGET_NS;
 static uint64_t tsc_boot_main;
 static unsigned cpus_online;
+
+/* Boot phase timestamps, printed as one line so the boot benchmark can say where time goes. */
+#define MAX_PHASES 12
+static const char *phase_name[MAX_PHASES];
+static uint64_t phase_tsc[MAX_PHASES];
+static unsigned phases;
+
+static void phase(const char *name)
+{
+    if (phases < MAX_PHASES) {
+        phase_name[phases] = name;
+        phase_tsc[phases++] = rdtsc();
+    }
+}
+
+static void report_phases(void)
+{
+    char line[256];
+    int n = 0;
+    uint64_t prev = tsc_boot_main;
+    for (unsigned i = 0; i < phases && n < (int)sizeof line - 40; i++) {
+        n += fmt_snprintf(line + n, sizeof line - (size_t)n, " %s=%lu", phase_name[i],
+                          (unsigned long)(cycles_to_ns(phase_tsc[i] - prev) / 1000));
+        prev = phase_tsc[i];
+    }
+    klog("shoal: boot phases (us):%s", line);
+}
 
 const struct cmdline *kernel_cmdline(void) { return &cmd; }
 
@@ -149,28 +177,38 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
         panic("boot: %s", why);
     parse_command_line();
     lapic_init_cpu();
+    phase("early");
     struct tsc_calibration cal;
     tsc_calibrate(&cal);
+    phase("calibrate");
     uint64_t unix_sec = rtc_read_unix();
+    phase("rtc");
     clock_init(cal.tsc_hz, unix_sec, rdtsc());
     lapic_timer_set_hz(cal.lapic_hz);
     const char *cpu_source = enumerate_cpus();
     shutdown_init(acpi.present ? &acpi : 0);
+    phase("cpus");
 
     paging_init(boot.ram, boot.nram);
+    phase("paging");
     struct ram_range free_ram[BOOTINFO_MAX_RANGES];
     int nfree = bootinfo_free_ram(&boot, (uint64_t)__image_end, free_ram, BOOTINFO_MAX_RANGES);
     memory_init(free_ram, nfree, cpu_count);
     cpu_total = cpu_count;
+    phase("memory");
     smp_call_init(cpu_count);
+    phase("rings");
 
     cpu_local_setup(0);
     cpus_online = 1;
     smp_start_aps(paging_root());
+    phase("bsp");
     wait_for_aps();
     paging_seal_trampoline();
     uint64_t tsc_ready = rdtsc();
+    phase("aps");
     report_boot(cpu_source, &cal, tsc_ready);
+    report_phases();
     if (!unix_sec)
         klog("shoal: no RTC, wall clock starts at 1970");
     for (unsigned i = 0; i < cpu_count; i++)

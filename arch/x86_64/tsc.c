@@ -78,11 +78,13 @@ static uint64_t lapic_against_tsc(uint64_t tsc_hz)
 
 /*
  * Without a PIT, the CMOS RTC's periodic flag is the only other fixed-rate
- * clock every PC-like machine has: at 8192 Hz, 16 periods make ~2 ms.
+ * clock every PC-like machine has. QEMU sets the flag from its main loop,
+ * which a busy host delays now and then, so single periods are noisy: time
+ * RTC_PERIODS periods one by one and take the median.
  */
 #define RTC_RATE_8192HZ 3
-#define RTC_PERIODS     16
-#define RTC_WINDOW_DIV  (8192 / RTC_PERIODS)
+#define RTC_PERIOD_HZ   8192
+#define RTC_PERIODS     31
 
 static uint8_t cmos_read(uint8_t reg) { outb(0x70, reg); return inb(0x71); }
 static void cmos_write(uint8_t reg, uint8_t v) { outb(0x70, reg); outb(0x71, v); }
@@ -95,6 +97,19 @@ static bool rtc_wait_period(void)
     return false;
 }
 
+static uint64_t median(uint64_t *v, int n)
+{
+    for (int i = 1; i < n; i++) {
+        uint64_t x = v[i];
+        int j = i - 1;
+        for (; j >= 0 && v[j] > x; j--)
+            v[j + 1] = v[j];
+        v[j + 1] = x;
+    }
+    return v[n / 2];
+}
+
+/* Returns TSC cycles per RTC period (0 without an RTC) and LAPIC ticks per period. */
 static uint64_t rtc_periodic_window(uint32_t *lapic_ticks)
 {
     uint8_t a = cmos_read(0x0A), b = cmos_read(0x0B);
@@ -103,23 +118,42 @@ static uint64_t rtc_periodic_window(uint32_t *lapic_ticks)
     cmos_write(0x0A, (a & 0xF0) | RTC_RATE_8192HZ);
     cmos_write(0x0B, b | 0x40); /* PIE: the flag runs; the IRQ line stays masked */
     cmos_read(0x0C);
-    uint64_t cycles = 0;
+    uint64_t tsc[RTC_PERIODS], apic[RTC_PERIODS];
+    int n = 0;
     if (rtc_wait_period()) {
         lapic_timer_start_count(0xFFFFFFFFu);
-        uint64_t t0 = rdtsc();
-        int ok = 1;
-        for (int i = 0; i < RTC_PERIODS && ok; i++)
-            ok = rtc_wait_period();
-        if (ok) {
-            cycles = rdtsc() - t0;
-            *lapic_ticks = 0xFFFFFFFFu - lapic_timer_current();
+        uint64_t t_prev = rdtsc();
+        uint32_t a_prev = lapic_timer_current();
+        for (; n < RTC_PERIODS && rtc_wait_period(); n++) {
+            uint64_t t = rdtsc();
+            uint32_t c = lapic_timer_current();
+            tsc[n] = t - t_prev;
+            apic[n] = a_prev - c;
+            t_prev = t;
+            a_prev = c;
         }
         lapic_timer_start_count(0);
     }
     cmos_write(0x0B, b);
     cmos_write(0x0A, a);
     cmos_read(0x0C);
-    return cycles;
+    if (n < RTC_PERIODS)
+        return 0;
+    /* Polling quantises each edge; over the whole span that error telescopes
+       away, so use the span unless one period was stretched by a late flag. */
+    uint64_t tsc_sum = 0, apic_sum = 0, longest = 0;
+    for (int i = 0; i < n; i++) {
+        tsc_sum += tsc[i];
+        apic_sum += apic[i];
+        longest = tsc[i] > longest ? tsc[i] : longest;
+    }
+    uint64_t med = median(tsc, n);
+    if (longest * 4 <= med * 5) {
+        *lapic_ticks = (uint32_t)(apic_sum / (uint64_t)n);
+        return tsc_sum / (uint64_t)n;
+    }
+    *lapic_ticks = (uint32_t)median(apic, n);
+    return med;
 }
 
 void tsc_calibrate(struct tsc_calibration *out)
@@ -145,8 +179,8 @@ void tsc_calibrate(struct tsc_calibration *out)
     }
     cycles = rtc_periodic_window(&lapic_ticks);
     if (cycles) {
-        out->tsc_hz = cycles * RTC_WINDOW_DIV;
-        out->lapic_hz = (uint64_t)lapic_ticks * RTC_WINDOW_DIV;
+        out->tsc_hz = cycles * RTC_PERIOD_HZ;
+        out->lapic_hz = (uint64_t)lapic_ticks * RTC_PERIOD_HZ;
         out->source = "rtc";
         return;
     }
