@@ -27,7 +27,7 @@ APP_CFLAGS    := $(COMMON_CFLAGS)
 KERNEL_C   := $(wildcard arch/x86_64/*.c kernel/*.c) runtime/shoal_kernel.c
 KERNEL_S   := $(wildcard boot/*.S arch/x86_64/*.S)
 KERNEL_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_C) $(KERNEL_S))
-APPS       := $(notdir $(wildcard apps/*))
+APPS       := $(notdir $(patsubst %/,%,$(wildcard apps/*/)))
 APP_OBJ     = $(patsubst %,$(BUILD)/obj/%.o,$(wildcard apps/$(1)/*.c))
 
 .PHONY: all run test unit bench clean images FORCE

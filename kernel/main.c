@@ -211,6 +211,9 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
     report_phases();
     if (!unix_sec)
         klog("shoal: no RTC, wall clock starts at 1970");
+    else
+        klog("shoal: wall clock %lu.%06lu (unix seconds, from the RTC)",
+             (unsigned long)(wall_ns() / 1000000000u), (unsigned long)(wall_ns() / 1000u % 1000000u));
     for (unsigned i = 0; i < cpu_count; i++)
         smp_call(i, start_app_on_shard, 0);
     reactor_run();

@@ -49,8 +49,9 @@ def qemu_command(args, accel):
     cmd = [qemu, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
            "-smp", str(args.smp), "-m", str(args.mem),
            "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
            "-kernel", args.image]
+    if not args.no_debug_exit:
+        cmd += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"]
     if machine == "microvm":
         cmd[1:1] = ["-M", "microvm"]
     elif machine == "pc":
@@ -113,6 +114,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--quiet", action="store_true", help="do not echo the console")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument (repeatable)")
+    ap.add_argument("--no-debug-exit", action="store_true",
+                    help="leave out isa-debug-exit: the guest powers off through ACPI and the status comes from the console")
     ap.add_argument("--print-command", action="store_true")
     args = ap.parse_args(argv)
     args.cmdline = cmdline

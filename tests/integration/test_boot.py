@@ -61,6 +61,26 @@ def mptable_only():
     check_hello(b, 2)
     b.expect(r"\(MP table\)", "CPU enumeration from the MP table")
 
+def acpi_poweroff(machine, app, expected):
+    """Without isa-debug-exit the guest must still power the VM off (ACPI S5) and print its status."""
+    def run():
+        b = boot(image(app), smp=2, machine=machine, extra=["--no-debug-exit"], timeout=60)
+        assert b.status == expected, f"status {b.status}, expected {expected}; tail:\n{b.tail()}"
+        b.expect(rf"shoal: exit status {expected}$", "the exit status line")
+    return run
+
+def wall_clock():
+    """The RTC read at boot gives Unix time from the start; QEMU's RTC follows the host's UTC clock."""
+    import re, time
+    before = time.time()
+    b = boot(image("hello"), smp=1)
+    after = time.time()
+    check_hello(b, 1)
+    m = re.search(r"shoal: wall clock (\d+)\.\d+ \(unix seconds", b.console)
+    assert m, f"no wall clock line; tail:\n{b.tail()}"
+    guest = int(m.group(1))
+    assert before - 2 <= guest <= after + 2, f"guest wall clock {guest} not within [{before:.0f}, {after:.0f}]"
+
 def cases():
     out = []
     for machine in ("microvm", "pc"):
@@ -71,6 +91,10 @@ def cases():
     out.append(("hello-pvh-entry", pvh_boot))
     out.append(("hello-mptable-only", mptable_only))
     out.append(("cmdline-default-and-override", cmdline_default_and_override))
+    out.append(("wall-clock-from-rtc", wall_clock))
+    for machine in ("microvm", "pc", "q35"):
+        out.append((f"acpi-poweroff-{machine}", acpi_poweroff(machine, "hello", 0)))
+    out.append(("acpi-poweroff-fault-status", acpi_poweroff("pc", "fault", 3)))
     out.append(("fault-backtrace-smp1", fault_case(1)))
     out.append(("fault-backtrace-smp4", fault_case(4)))
     return out

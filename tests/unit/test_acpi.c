@@ -509,6 +509,18 @@ TEST(mptable_in_base_memory_top)
     check_mp_standard(&info);
 }
 
+/* qboot on QEMU microvm (acpi=off): BIOS data area left zero, table at
+   0x9FC00, and an entry count of 0 in the header: the length bounds the walk. */
+TEST(mptable_qboot_style)
+{
+    struct mptable_info info;
+    mp_memory(0, 0);
+    mp_floating(0x9FC00, 0x9FC10);
+    mp_config(0x9FC10, mp_entries, sizeof mp_entries, 0);
+    CHECK(mptable_init(&info));
+    check_mp_standard(&info);
+}
+
 TEST(mptable_in_f_segment_after_bad_one)
 {
     struct mptable_info info;
