@@ -25,6 +25,7 @@ static const char *const exception_names[32] = {
 };
 
 static int crash_in_progress;
+static unsigned crash_cpu;
 
 static unsigned current_cpu(void)
 {
@@ -34,6 +35,18 @@ static unsigned current_cpu(void)
     unsigned id;
     __asm__ volatile("movl %%gs:8, %0" : "=r"(id));
     return id;
+}
+
+/* Inside one of this CPU's stacks, never in a guard page: safe to read while crashing. */
+static int stack_readable(uint64_t addr, uint64_t len)
+{
+    uint64_t lo = (uint64_t)cpu_stacks + (uint64_t)current_cpu() * STACK_BLOCK_SIZE;
+    if (addr < lo || addr + len > lo + STACK_BLOCK_SIZE || (addr & 7))
+        return 0;
+    uint64_t a = addr - lo, b = a + len;
+    return (a >= STACK_KERNEL && b <= STACK_KERNEL_TOP) ||
+           (a >= STACK_IST_DF && b <= STACK_DF_TOP) ||
+           (a >= STACK_IST_NMI && b <= STACK_NMI_TOP);
 }
 
 static void print_symbol(const char *label, uint64_t addr)
@@ -48,12 +61,10 @@ static void print_symbol(const char *label, uint64_t addr)
 
 void trap_print_backtrace(uint64_t rip, uint64_t rbp)
 {
-    uint64_t lo = (uint64_t)cpu_stacks + (uint64_t)current_cpu() * STACK_BLOCK_SIZE;
-    uint64_t hi = lo + STACK_BLOCK_SIZE;
     crash_printf("backtrace:\n");
     print_symbol("  ", rip);
     for (int depth = 0; depth < 32; depth++) {
-        if (rbp < lo || rbp + 16 > hi || (rbp & 7))
+        if (!stack_readable(rbp, 16))
             return;
         uint64_t *frame = (uint64_t *)rbp;
         if (!frame[1])
@@ -70,9 +81,10 @@ void trap_print_backtrace(uint64_t rip, uint64_t rbp)
 static void print_stack_top(const struct trap_frame *f)
 {
     extern char __text_start[], __text_end[];
-    uint64_t lo = (uint64_t)cpu_stacks + (uint64_t)current_cpu() * STACK_BLOCK_SIZE;
-    if (f->rsp < lo || f->rsp + 8 > lo + STACK_BLOCK_SIZE || (f->rsp & 7))
+    if (!stack_readable(f->rsp, 8)) {
+        crash_printf("stack pointer 0x%lx is outside this CPU's stacks (overflow into a guard page?)\n", f->rsp);
         return;
+    }
     uint64_t ret = *(uint64_t *)f->rsp;
     if (ret > (uint64_t)__text_start && ret <= (uint64_t)__text_end)
         print_symbol("return address on stack top: ", ret - 1);
@@ -92,15 +104,21 @@ static void print_registers(const struct trap_frame *f)
 static void fatal_exception(struct trap_frame *f)
 {
     if (__atomic_exchange_n(&crash_in_progress, 1, __ATOMIC_ACQ_REL)) {
+        /* A fault while this CPU reports a crash: give up on the report, not on exiting. */
+        if (crash_cpu == current_cpu()) {
+            crash_printf("\n*** nested exception %lu while reporting a crash\n", f->vector);
+            machine_exit(EXIT_CRASH);
+        }
         for (;;)
             __asm__ volatile("cli; hlt");
     }
+    crash_cpu = current_cpu();
     unsigned v = (unsigned)f->vector;
     crash_printf("\n*** EXCEPTION %u (%s) on cpu %u, error code 0x%lx\n", v,
                  v < 32 ? exception_names[v] : "?", current_cpu(), f->error);
     if (v == 14)
         crash_printf("page fault at address 0x%lx (%s, %s)\n", read_cr2(),
-                     (f->error & 2) ? "write" : "read",
+                     (f->error & 0x10) ? "instruction fetch" : (f->error & 2) ? "write" : "read",
                      (f->error & 1) ? "protection violation" : "page not present");
     print_symbol("faulting instruction: ", f->rip);
     print_registers(f);

@@ -30,6 +30,14 @@ def fault_case(smp):
         b.expect(r"^RAX [0-9a-f]{16}", "the register dump")
     return run
 
+def protection_case(mode, patterns):
+    def run():
+        b = boot(image("fault"), smp=2, cmdline=f"-- {mode}")
+        assert b.status not in (0, 124, 125), f"fault {mode} exited with {b.status}; tail:\n{b.tail()}"
+        for p, what in patterns:
+            b.expect(p, what)
+    return run
+
 def pvh_boot():
     """With the Multiboot magic removed, QEMU falls back to the PVH note (what Firecracker uses)."""
     src = image("hello")
@@ -97,4 +105,14 @@ def cases():
     out.append(("acpi-poweroff-fault-status", acpi_poweroff("pc", "fault", 3)))
     out.append(("fault-backtrace-smp1", fault_case(1)))
     out.append(("fault-backtrace-smp4", fault_case(4)))
+    out.append(("fault-stack-guard-page", protection_case("stack", [
+        (r"EXCEPTION 8 \(double fault\)|EXCEPTION 14 \(page fault\)", "a fault on the guard page"),
+        (r"fault_recurse\+0x", "the recursing function")])))
+    out.append(("fault-nx-data", protection_case("nx", [
+        (r"EXCEPTION 14 \(page fault\)", "a page fault"),
+        (r"\(instruction fetch, protection violation\)", "an instruction fetch from NX memory"),
+        (r"fault_exec_data\+0x", "the caller")])))
+    out.append(("fault-rodata-write", protection_case("rodata", [
+        (r"page fault at address 0x[0-9a-f]+ \(write, protection violation\)", "a write to read-only memory"),
+        (r"fault_write_rodata\+0x", "the faulting function")])))
     return out
