@@ -278,6 +278,18 @@ static void start_timers(void *arg)
     }
 }
 
+/* Application code may use SSE: the compiler is free to here, and the kernel must have enabled it. */
+static void check_floating_point(unsigned id)
+{
+    volatile double x = id + 0.5;
+    double sum = 0;
+    for (int i = 1; i <= 1000; i++)
+        sum += x / i;
+    double harmonic = sum / x;
+    if (harmonic < 7.4854 || harmonic > 7.4855)
+        fail("floating point gave a wrong harmonic number, x1e6", (unsigned)(harmonic * 1e6));
+}
+
 void app_main(int argc, char **argv)
 {
     (void)argc;
@@ -289,6 +301,7 @@ void app_main(int argc, char **argv)
     s->rng = 0x9E3779B97F4A7C15ULL ^ (s->id + 1) * 0x100000001B3ULL;
     shards[s->id] = s;
     s->heap_baseline = shoal_heap_bytes_in_use();
+    check_floating_point(s->id);
     shoal_print("hello from cpu %u of %u\n", shard_id(), shard_count());
     smp_call(0, greeted, 0);
 }

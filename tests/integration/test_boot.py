@@ -13,9 +13,9 @@ def check_hello(b, smp):
     b.expect(r"^hello: all checks passed$")
     b.expect(rf"all {smp} shards ready at \d+ us", "the boot-time report")
 
-def hello_case(machine, smp, extra=()):
+def hello_case(machine, smp, extra=(), mem=256):
     def run():
-        check_hello(boot(image("hello"), smp=smp, machine=machine, extra=extra), smp)
+        check_hello(boot(image("hello"), smp=smp, machine=machine, extra=extra, mem=mem), smp)
     return run
 
 def fault_case(smp):
@@ -94,6 +94,7 @@ def cases():
     for machine in ("microvm", "pc"):
         for smp in (1, 2, 4, 8):
             out.append((f"hello-{machine}-smp{smp}", hello_case(machine, smp)))
+        out.append((f"hello-{machine}-smp64", hello_case(machine, 64, mem=1024)))
     out.append(("hello-q35-smp4", hello_case("q35", 4)))
     out.append(("hello-pc-qboot-smp2", hello_case("pc", 2, ["--bios", "/usr/share/qemu/qboot.rom"])))
     out.append(("hello-pvh-entry", pvh_boot))
