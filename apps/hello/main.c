@@ -137,6 +137,14 @@ static void timers_reported(void *late_ns)
         return;
     shoal_print("hello: %u timers per shard fired in order, none early, worst lateness %lu us\n",
                 TIMERS_PER_SHARD, (unsigned long)(c->worst_late_ns / 1000));
+    /* Shards waited ~300 ms for their last timers with nothing else to do: each must have halted. */
+    for (unsigned i = 0; i < shard_count(); i++) {
+        struct shoal_reactor_stats st;
+        shoal_reactor_stats(i, &st);
+        if (!st.halts)
+            fail("an idle shard never halted, shard", i);
+    }
+    shoal_print("hello: every idle shard halted instead of spinning\n");
     shoal_print("hello: all checks passed\n");
     shoal_exit(0);
 }
