@@ -76,6 +76,8 @@ ap_long_entry:
     movl $0xB, %eax
     xorl %ecx, %ecx
     cpuid
+    testw %bx, %bx          /* an unimplemented leaf 0xB reads as zeros */
+    jz 1f
     movl %edx, %r8d
     jmp 2f
 1:  movl $1, %eax

@@ -12,7 +12,8 @@ void clock_init(uint64_t tsc_hz, uint64_t unix_sec, uint64_t tsc_at_rtc)
 {
     hz = tsc_hz;
     ns_mult = (1000000000ULL << 32) / tsc_hz;
-    cyc_mult = (tsc_hz << 32) / 1000000000ULL;
+    /* In two parts: tsc_hz << 32 would overflow above 4.29 GHz. */
+    cyc_mult = ((tsc_hz / 1000000000ULL) << 32) + ((tsc_hz % 1000000000ULL) << 32) / 1000000000ULL;
     uint64_t since_zero = cycles_to_ns(tsc_at_rtc);
     wall_base_ns = unix_sec ? unix_sec * 1000000000ULL - since_zero : 0;
 }

@@ -82,10 +82,11 @@ static void parse_command_line(void)
     if (cmdline_parse(&cmd, line, app_name()) < 0)
         klog("cmdline: too long, truncated");
     uint64_t v;
+    /* Clamped to an hour so the nanosecond values cannot overflow. */
     if (cmdline_get_u64(&cmd, "idle_poll_us", &v))
-        idle_poll_ns = v * 1000;
+        idle_poll_ns = (v < 3600000000ULL ? v : 3600000000ULL) * 1000;
     if (cmdline_get_u64(&cmd, "task_budget_us", &v))
-        task_budget_ns = v * 1000;
+        task_budget_ns = (v < 3600000000ULL ? v : 3600000000ULL) * 1000;
 }
 
 static void add_cpu(uint32_t apic_id)
@@ -170,6 +171,7 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
     tsc_boot_main = rdtsc();
     console_init();
     pic_disable();
+    gdt_load(0); /* the TSS's IST stacks must exist before an IDT that uses them */
     idt_init();
     idt_load();
     const char *why = "";

@@ -7,6 +7,7 @@
 #include "memory.h"
 #include "percpu.h"
 #include "console.h"
+#include "bootinfo.h"
 
 #define MB2 0x200000ULL
 
@@ -44,30 +45,49 @@ static void setup_region(unsigned cpu, uintptr_t base, uintptr_t end)
     total_bytes += npages * PAGE_SIZE;
 }
 
+/*
+ * CPU i gets 2 MiB units [i*U/n, (i+1)*U/n) of the free RAM laid end to end,
+ * so shares differ by at most one unit. A share that straddles a hole keeps
+ * its larger side (a region must be contiguous); the other side is lost.
+ */
 void memory_init(const struct ram_range *free_ram, int n, unsigned ncpus)
 {
-    uint64_t usable = 0;
-    for (int r = 0; r < n; r++) {
+    uint64_t rb[BOOTINFO_MAX_RANGES], re[BOOTINFO_MAX_RANGES], units = 0;
+    int nr = 0;
+    for (int r = 0; r < n && nr < BOOTINFO_MAX_RANGES; r++) {
         uint64_t b = round_up(free_ram[r].base, MB2), e = (free_ram[r].base + free_ram[r].len) & ~(MB2 - 1);
-        if (e > b)
-            usable += e - b;
+        if (e <= b)
+            continue;
+        rb[nr] = b;
+        re[nr++] = e;
+        units += (e - b) / MB2;
     }
-    uint64_t share = (usable / ncpus) & ~(MB2 - 1);
-    if (share < MB2)
-        panic("memory: %lu MiB of free RAM cannot feed %u CPUs", (unsigned long)(usable >> 20), ncpus);
-    unsigned cpu = 0;
-    for (int r = 0; r < n && cpu < ncpus; r++) {
-        uint64_t b = round_up(free_ram[r].base, MB2), e = (free_ram[r].base + free_ram[r].len) & ~(MB2 - 1);
-        while (cpu < ncpus && e > b && e - b >= share / 2) {
-            uint64_t take = (e - b < share || cpu == ncpus - 1) ? e - b : share;
-            if (cpu == ncpus - 1 && r + 1 < n && take < share)
-                take = e - b;
-            setup_region(cpu++, b, b + take);
-            b += take;
+    if (units < ncpus)
+        panic("memory: %lu MiB of free RAM cannot feed %u CPUs", (unsigned long)(units * 2), ncpus);
+    int r = 0;
+    uint64_t range_first_unit = 0; /* unit index where range r starts */
+    for (unsigned cpu = 0; cpu < ncpus; cpu++) {
+        uint64_t u0 = units * cpu / ncpus, u1 = units * (cpu + 1) / ncpus;
+        while (r < nr && range_first_unit + (re[r] - rb[r]) / MB2 <= u0) {
+            range_first_unit += (re[r] - rb[r]) / MB2;
+            r++;
         }
+        uint64_t range_units = (re[r] - rb[r]) / MB2;
+        uint64_t a = u0 - range_first_unit, b = u1 - range_first_unit;
+        if (b > range_units) {
+            /* Straddles the end of range r: keep the larger side. */
+            uint64_t here = range_units - a, next = b - range_units;
+            if (next > here && r + 1 < nr) {
+                range_first_unit += range_units;
+                r++;
+                a = 0;
+                b = next;
+            } else {
+                b = range_units;
+            }
+        }
+        setup_region(cpu, rb[r] + a * MB2, rb[r] + b * MB2);
     }
-    if (cpu < ncpus)
-        panic("memory: could only make %u regions for %u CPUs", cpu, ncpus);
     region_count = ncpus;
 }
 

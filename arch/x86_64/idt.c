@@ -15,7 +15,7 @@ struct idt_gate {
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 
 extern const uint64_t isr_table[32];
-extern const uint64_t isr_timer, isr_wake, isr_spurious;
+extern const uint64_t isr_timer, isr_wake, isr_spurious, isr_ignore_addr;
 
 static void set_gate(unsigned vec, uint64_t handler, unsigned ist)
 {
@@ -31,6 +31,8 @@ static void set_gate(unsigned vec, uint64_t handler, unsigned ist)
 
 void idt_init(void)
 {
+    for (unsigned v = 32; v < 256; v++)
+        set_gate(v, isr_ignore_addr, 0);
     for (unsigned v = 0; v < 32; v++)
         set_gate(v, isr_table[v], 0);
     set_gate(8, isr_table[8], 1);   /* double fault: IST1 */

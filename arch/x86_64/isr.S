@@ -59,6 +59,11 @@ STUB_NOERR 224
 STUB_NOERR 225
 STUB_NOERR 255
 
+/* Unassigned vectors (a spurious 8259 IRQ 7/15 arrives even when masked): ignore. */
+    .align 16
+isr_ignore:
+    iretq
+
 isr_common:
     pushq %rax
     pushq %rbx
@@ -107,7 +112,8 @@ isr_table:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad isr_\v
     .endr
-    .global isr_timer, isr_wake, isr_spurious
+    .global isr_timer, isr_wake, isr_spurious, isr_ignore_addr
+isr_ignore_addr: .quad isr_ignore
 isr_timer:    .quad isr_224
 isr_wake:     .quad isr_225
 isr_spurious: .quad isr_255

@@ -10,7 +10,8 @@
 #include <stdbool.h>
 
 #define PIT_HZ          1193182u
-#define PIT_WINDOW_US   2000u
+#define PIT_WINDOW_US   1000u
+#define WINDOWS         3 /* a delay only lengthens a window: keep the shortest */
 
 static uint64_t tsc_from_cpuid15(void)
 {
@@ -67,13 +68,33 @@ static uint64_t pit_window(uint32_t *lapic_ticks)
 static uint64_t lapic_against_tsc(uint64_t tsc_hz)
 {
     uint64_t window = tsc_hz / 2000; /* 0.5 ms */
-    lapic_timer_start_count(0xFFFFFFFFu);
-    uint64_t t0 = rdtsc();
-    while (rdtsc() - t0 < window)
-        cpu_relax();
-    uint32_t ticks = 0xFFFFFFFFu - lapic_timer_current();
-    lapic_timer_start_count(0);
-    return (uint64_t)ticks * 2000;
+    uint32_t best = 0xFFFFFFFFu;
+    for (int i = 0; i < WINDOWS; i++) {
+        lapic_timer_start_count(0xFFFFFFFFu);
+        uint64_t t0 = rdtsc();
+        while (rdtsc() - t0 < window)
+            cpu_relax();
+        uint32_t ticks = 0xFFFFFFFFu - lapic_timer_current();
+        lapic_timer_start_count(0);
+        best = ticks < best ? ticks : best;
+    }
+    return (uint64_t)best * 2000;
+}
+
+static uint64_t pit_best_window(uint32_t *lapic_ticks)
+{
+    uint64_t best = 0;
+    for (int i = 0; i < WINDOWS; i++) {
+        uint32_t ticks = 0;
+        uint64_t cycles = pit_window(&ticks);
+        if (!cycles)
+            return 0;
+        if (!best || cycles < best) {
+            best = cycles;
+            *lapic_ticks = ticks;
+        }
+    }
+    return best;
 }
 
 /*
@@ -170,7 +191,7 @@ void tsc_calibrate(struct tsc_calibration *out)
         return;
     }
     uint32_t lapic_ticks = 0;
-    uint64_t cycles = pit_window(&lapic_ticks);
+    uint64_t cycles = pit_best_window(&lapic_ticks);
     if (cycles) {
         out->tsc_hz = cycles * (1000000u / PIT_WINDOW_US);
         out->lapic_hz = (uint64_t)lapic_ticks * (1000000u / PIT_WINDOW_US);
