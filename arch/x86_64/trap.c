@@ -4,6 +4,7 @@
  * registers and a backtrace symbolised from the image's own symbol table,
  * and the VM exits with a non-zero status. A crash must explain itself.
  */
+#include <stdbool.h>
 #include "trap.h"
 #include "apic.h"
 #include "cpu.h"
@@ -25,7 +26,6 @@ static const char *const exception_names[32] = {
 };
 
 static int crash_in_progress;
-static unsigned crash_cpu;
 
 static unsigned current_cpu(void)
 {
@@ -103,16 +103,18 @@ static void print_registers(const struct trap_frame *f)
 
 static void fatal_exception(struct trap_frame *f)
 {
-    if (__atomic_exchange_n(&crash_in_progress, 1, __ATOMIC_ACQ_REL)) {
+    /* crash_in_progress holds the crashing CPU's id + 1, claimed atomically. */
+    int expected = 0, me = (int)current_cpu() + 1;
+    if (!__atomic_compare_exchange_n(&crash_in_progress, &expected, me, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
         /* A fault while this CPU reports a crash: give up on the report, not on exiting. */
-        if (crash_cpu == current_cpu()) {
+        if (expected == me) {
             crash_printf("\n*** nested exception %lu while reporting a crash\n", f->vector);
             machine_exit(EXIT_CRASH);
         }
         for (;;)
             __asm__ volatile("cli; hlt");
     }
-    crash_cpu = current_cpu();
     unsigned v = (unsigned)f->vector;
     crash_printf("\n*** EXCEPTION %u (%s) on cpu %u, error code 0x%lx\n", v,
                  v < 32 ? exception_names[v] : "?", current_cpu(), f->error);
