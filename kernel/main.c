@@ -58,6 +58,12 @@ static void phase(const char *name)
     }
 }
 
+static void report_wall_clock(uint64_t ns)
+{
+    klog("shoal: wall clock %lu.%06lu (unix seconds, from the RTC)",
+         (unsigned long)(ns / 1000000000u), (unsigned long)(ns / 1000u % 1000000u));
+}
+
 static void report_phases(void)
 {
     char line[256];
@@ -70,8 +76,6 @@ static void report_phases(void)
     }
     klog("shoal: boot phases (us):%s", line);
 }
-
-const struct cmdline *kernel_cmdline(void) { return &cmd; }
 
 static const char *app_name(void) { return &shoal_app_name ? shoal_app_name : "app"; }
 
@@ -214,8 +218,7 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
     if (!unix_sec)
         klog("shoal: no RTC, wall clock starts at 1970");
     else
-        klog("shoal: wall clock %lu.%06lu (unix seconds, from the RTC)",
-             (unsigned long)(wall_ns() / 1000000000u), (unsigned long)(wall_ns() / 1000u % 1000000u));
+        report_wall_clock(wall_ns());
     for (unsigned i = 0; i < cpu_count; i++)
         smp_call(i, start_app_on_shard, 0);
     reactor_run();

@@ -83,18 +83,24 @@ void page_alloc_init(struct page_alloc *pa, uintptr_t base, size_t npages, void 
     pa->base = base;
     pa->npages = npages;
     pa->meta = meta;
-    pa->free_pages = npages;
+    pa->free_pages = 0;
     pa->bad_frees = 0;
     for (unsigned k = 0; k <= PAGE_MAX_ORDER; k++)
         pa->free_list[k] = NULL;
     memset(meta, 0, page_alloc_meta_size(npages));
+}
 
-    /* A region that is not a multiple of the largest block still gets used
-       entirely: the tail is carved into the largest aligned blocks that fit. */
-    size_t idx = 0;
-    while (idx < npages) {
-        unsigned order = largest_fit(idx, npages);
-        list_push(pa, idx, order);
+static void release(struct page_alloc *pa, size_t idx, unsigned order);
+
+void page_alloc_add_free(struct page_alloc *pa, size_t first, size_t count)
+{
+    size_t end = first + count;
+    if (end > pa->npages || end < first)
+        return;
+    /* The range is carved into the largest aligned blocks that fit. */
+    for (size_t idx = first; idx < end;) {
+        unsigned order = largest_fit(idx, end);
+        release(pa, idx, order);
         idx += block_pages(order);
     }
 }
@@ -143,18 +149,10 @@ static bool buddy_is_free(const struct page_alloc *pa, size_t buddy, unsigned or
     return pa->meta[buddy] == (META_FREE | order);
 }
 
-bool page_free(struct page_alloc *pa, void *p)
+/* Returns a block to the free lists, merging it with free buddies. */
+static void release(struct page_alloc *pa, size_t idx, unsigned order)
 {
-    size_t idx = used_head_index(pa, p);
-    if (idx == pa->npages) {
-        pa->bad_frees++;
-        return false;
-    }
-
-    unsigned order = pa->meta[idx] & META_ORDER_MASK;
-    pa->meta[idx] = 0;
     pa->free_pages += block_pages(order);
-
     while (order < PAGE_MAX_ORDER) {
         size_t buddy = idx ^ block_pages(order);
         if (!buddy_is_free(pa, buddy, order))
@@ -165,6 +163,18 @@ bool page_free(struct page_alloc *pa, void *p)
         order++;
     }
     list_push(pa, idx, order);
+}
+
+bool page_free(struct page_alloc *pa, void *p)
+{
+    size_t idx = used_head_index(pa, p);
+    if (idx == pa->npages) {
+        pa->bad_frees++;
+        return false;
+    }
+    unsigned order = pa->meta[idx] & META_ORDER_MASK;
+    pa->meta[idx] = 0;
+    release(pa, idx, order);
     return true;
 }
 

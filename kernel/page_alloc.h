@@ -42,8 +42,16 @@ struct page_alloc {
 /* Bytes of metadata needed for a region of npages pages (caller supplies that memory). */
 size_t page_alloc_meta_size(size_t npages);
 
-/* base must be PAGE_SIZE-aligned; meta points to page_alloc_meta_size(npages) bytes. */
+/*
+ * An allocator over [base, base + npages pages) with nothing free yet: only
+ * pages handed over with page_alloc_add_free() are ever given out or touched,
+ * so the span may include holes (a PCI hole, the allocator's own metadata).
+ * base must be PAGE_SIZE-aligned; meta points to page_alloc_meta_size(npages) bytes.
+ */
 void page_alloc_init(struct page_alloc *pa, uintptr_t base, size_t npages, void *meta);
+
+/* Pages [first, first + count) of the span become free; buddies coalesce as on page_free(). */
+void page_alloc_add_free(struct page_alloc *pa, size_t first, size_t count);
 
 /* A block of 2^order pages, or NULL when none is free or order > PAGE_MAX_ORDER. */
 void *page_alloc(struct page_alloc *pa, unsigned order);

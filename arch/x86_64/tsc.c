@@ -1,8 +1,9 @@
 /*
  * TSC frequency. CPUID 0x15 and the hypervisor timing leaf are exact and
- * free; QEMU's TCG offers neither, so the fallback counts TSC cycles across
- * a short PIT channel-2 one-shot. The LAPIC timer's rate is measured over
- * the same window so that boot pays for one calibration, not two.
+ * free; QEMU's TCG offers neither, so the fallbacks time the TSC against a
+ * PIT channel-2 one-shot or, where there is no PIT (QEMU microvm under TCG),
+ * the CMOS RTC's periodic flag. Once the TSC rate is known, the LAPIC timer
+ * is measured against the TSC, the same way whatever the source.
  */
 #include "tsc.h"
 #include "apic.h"
@@ -11,7 +12,7 @@
 
 #define PIT_HZ          1193182u
 #define PIT_WINDOW_US   1000u
-#define WINDOWS         3 /* a delay only lengthens a window: keep the shortest */
+#define WINDOWS         3 /* a host delay only lengthens a window: keep the shortest */
 
 static uint64_t tsc_from_cpuid15(void)
 {
@@ -39,69 +40,49 @@ static uint16_t pit_read_count2(void)
     return (uint16_t)(lo | (inb(0x42) << 8));
 }
 
-/* Returns TSC cycles across the window (0 if there is no PIT) and the LAPIC ticks. */
-static uint64_t pit_window(uint32_t *lapic_ticks)
+/*
+ * TSC rate over one PIT one-shot, counted from a latched count (so the time
+ * spent programming the PIT does not shorten the window); 0 without a PIT.
+ */
+static uint64_t pit_window_hz(void)
 {
     uint32_t latch = PIT_HZ / (1000000u / PIT_WINDOW_US);
     outb(0x61, (inb(0x61) & ~0x02) | 0x01);   /* gate on, speaker off */
     outb(0x43, 0xB0);                          /* channel 2, lo/hi, mode 0 */
     outb(0x42, latch & 0xFF);
     outb(0x42, latch >> 8);
-    /* A missing PIT (QEMU microvm under TCG) reads back 0 or 0xFFFF, never a count in range. */
-    uint16_t first = pit_read_count2();
-    if (first == 0 || first > latch)
-        return 0;
-    lapic_timer_start_count(0xFFFFFFFFu);
     uint64_t t0 = rdtsc();
+    uint16_t remaining = pit_read_count2();
+    /* A missing PIT reads back 0 or 0xFFFF, never a count in range. */
+    if (remaining == 0 || remaining > latch)
+        return 0;
     uint64_t polls = 0;
-    while (!(inb(0x61) & 0x20)) {
-        if (++polls > 100000000u)
+    for (; !(inb(0x61) & 0x20); polls++)
+        if (polls > 100000000u)
             return 0;
-    }
-    uint64_t t1 = rdtsc();
-    *lapic_ticks = 0xFFFFFFFFu - lapic_timer_current();
-    lapic_timer_start_count(0);
-    /* A missing PIT reads as 0xFF: OUT2 "high" at once. */
-    return polls < 2 ? 0 : t1 - t0;
+    /* Port 0x61 of a missing PIT reads 0xFF: OUT2 "high" at once. */
+    if (polls < 2)
+        return 0;
+    return (rdtsc() - t0) * PIT_HZ / remaining;
 }
 
-static uint64_t lapic_against_tsc(uint64_t tsc_hz)
+static uint64_t tsc_from_pit(void)
 {
-    uint64_t window = tsc_hz / 2000; /* 0.5 ms */
-    uint32_t best = 0xFFFFFFFFu;
+    uint64_t best = UINT64_MAX;
     for (int i = 0; i < WINDOWS; i++) {
-        lapic_timer_start_count(0xFFFFFFFFu);
-        uint64_t t0 = rdtsc();
-        while (rdtsc() - t0 < window)
-            cpu_relax();
-        uint32_t ticks = 0xFFFFFFFFu - lapic_timer_current();
-        lapic_timer_start_count(0);
-        best = ticks < best ? ticks : best;
-    }
-    return (uint64_t)best * 2000;
-}
-
-static uint64_t pit_best_window(uint32_t *lapic_ticks)
-{
-    uint64_t best = 0;
-    for (int i = 0; i < WINDOWS; i++) {
-        uint32_t ticks = 0;
-        uint64_t cycles = pit_window(&ticks);
-        if (!cycles)
+        uint64_t hz = pit_window_hz();
+        if (!hz)
             return 0;
-        if (!best || cycles < best) {
-            best = cycles;
-            *lapic_ticks = ticks;
-        }
+        best = hz < best ? hz : best;
     }
     return best;
 }
 
 /*
- * Without a PIT, the CMOS RTC's periodic flag is the only other fixed-rate
- * clock every PC-like machine has. QEMU sets the flag from its main loop,
- * which a busy host delays now and then, so single periods are noisy: time
- * RTC_PERIODS periods one by one and take the median.
+ * QEMU sets the RTC's periodic flag from its main loop, which a busy host
+ * delays now and then: a late edge lengthens one period and shortens the
+ * next. Time RTC_PERIODS periods one by one; use the whole span (polling
+ * error telescopes away) unless one period is an outlier, else the median.
  */
 #define RTC_RATE_8192HZ 3
 #define RTC_PERIOD_HZ   8192
@@ -130,8 +111,8 @@ static uint64_t median(uint64_t *v, int n)
     return v[n / 2];
 }
 
-/* Returns TSC cycles per RTC period (0 without an RTC) and LAPIC ticks per period. */
-static uint64_t rtc_periodic_window(uint32_t *lapic_ticks)
+/* TSC cycles per RTC period; 0 without an RTC. */
+static uint64_t rtc_period_cycles(void)
 {
     uint8_t a = cmos_read(0x0A), b = cmos_read(0x0B);
     if (a == 0xFF && b == 0xFF)
@@ -139,74 +120,65 @@ static uint64_t rtc_periodic_window(uint32_t *lapic_ticks)
     cmos_write(0x0A, (a & 0xF0) | RTC_RATE_8192HZ);
     cmos_write(0x0B, b | 0x40); /* PIE: the flag runs; the IRQ line stays masked */
     cmos_read(0x0C);
-    uint64_t tsc[RTC_PERIODS], apic[RTC_PERIODS];
+    uint64_t period[RTC_PERIODS], start = 0, prev = 0;
     int n = 0;
     if (rtc_wait_period()) {
-        lapic_timer_start_count(0xFFFFFFFFu);
-        uint64_t t_prev = rdtsc();
-        uint32_t a_prev = lapic_timer_current();
+        start = prev = rdtsc();
         for (; n < RTC_PERIODS && rtc_wait_period(); n++) {
             uint64_t t = rdtsc();
-            uint32_t c = lapic_timer_current();
-            tsc[n] = t - t_prev;
-            apic[n] = a_prev - c;
-            t_prev = t;
-            a_prev = c;
+            period[n] = t - prev;
+            prev = t;
         }
-        lapic_timer_start_count(0);
     }
     cmos_write(0x0B, b);
     cmos_write(0x0A, a);
     cmos_read(0x0C);
     if (n < RTC_PERIODS)
         return 0;
-    /* Polling quantises each edge; over the whole span that error telescopes
-       away, so use the span unless one period was stretched by a late flag. */
-    uint64_t tsc_sum = 0, apic_sum = 0, longest = 0;
-    for (int i = 0; i < n; i++) {
-        tsc_sum += tsc[i];
-        apic_sum += apic[i];
-        longest = tsc[i] > longest ? tsc[i] : longest;
+    uint64_t longest = 0;
+    for (int i = 0; i < n; i++)
+        longest = period[i] > longest ? period[i] : longest;
+    uint64_t med = median(period, n);
+    return longest * 4 <= med * 5 ? (prev - start) / (uint64_t)n : med;
+}
+
+static uint64_t tsc_from_rtc(void) { return rtc_period_cycles() * RTC_PERIOD_HZ; }
+
+/* LAPIC timer ticks per second, counted over TSC-timed windows. */
+static uint64_t lapic_against_tsc(uint64_t tsc_hz)
+{
+    uint64_t window = tsc_hz / 4000; /* 0.25 ms */
+    uint32_t best = 0xFFFFFFFFu;
+    for (int i = 0; i < WINDOWS; i++) {
+        lapic_timer_start_count(0xFFFFFFFFu);
+        uint64_t t0 = rdtsc();
+        while (rdtsc() - t0 < window)
+            cpu_relax();
+        uint32_t ticks = 0xFFFFFFFFu - lapic_timer_current();
+        lapic_timer_start_count(0);
+        best = ticks < best ? ticks : best;
     }
-    uint64_t med = median(tsc, n);
-    if (longest * 4 <= med * 5) {
-        *lapic_ticks = (uint32_t)(apic_sum / (uint64_t)n);
-        return tsc_sum / (uint64_t)n;
-    }
-    *lapic_ticks = (uint32_t)median(apic, n);
-    return med;
+    return (uint64_t)best * 4000;
 }
 
 void tsc_calibrate(struct tsc_calibration *out)
 {
-    out->lapic_hz = 0;
-    out->tsc_hz = tsc_from_cpuid15();
-    out->source = "cpuid-15h";
-    if (!out->tsc_hz) {
-        out->tsc_hz = tsc_from_hypervisor();
-        out->source = "hypervisor";
-    }
-    if (out->tsc_hz) {
-        out->lapic_hz = lapic_against_tsc(out->tsc_hz);
-        return;
-    }
-    uint32_t lapic_ticks = 0;
-    uint64_t cycles = pit_best_window(&lapic_ticks);
-    if (cycles) {
-        out->tsc_hz = cycles * (1000000u / PIT_WINDOW_US);
-        out->lapic_hz = (uint64_t)lapic_ticks * (1000000u / PIT_WINDOW_US);
-        out->source = "pit";
-        return;
-    }
-    cycles = rtc_periodic_window(&lapic_ticks);
-    if (cycles) {
-        out->tsc_hz = cycles * RTC_PERIOD_HZ;
-        out->lapic_hz = (uint64_t)lapic_ticks * RTC_PERIOD_HZ;
-        out->source = "rtc";
-        return;
-    }
+    static const struct { const char *name; uint64_t (*measure)(void); } sources[] = {
+        { "cpuid-15h", tsc_from_cpuid15 },
+        { "hypervisor", tsc_from_hypervisor },
+        { "pit", tsc_from_pit },
+        { "rtc", tsc_from_rtc },
+    };
     /* No clock to calibrate against: assume 2 GHz and say so on the console. */
     out->tsc_hz = 2000000000u;
-    out->lapic_hz = lapic_against_tsc(out->tsc_hz);
     out->source = "guess";
+    for (unsigned i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        uint64_t hz = sources[i].measure();
+        if (hz) {
+            out->tsc_hz = hz;
+            out->source = sources[i].name;
+            break;
+        }
+    }
+    out->lapic_hz = lapic_against_tsc(out->tsc_hz);
 }

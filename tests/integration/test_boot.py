@@ -1,7 +1,9 @@
 """Boot hello on every machine type and vCPU count; boot the fault app and read its crash report."""
 import os
+import re
 import shutil
 import struct
+import time
 
 from shoal_qemu import BUILD, boot, build_variant, image
 
@@ -18,25 +20,23 @@ def hello_case(machine, smp, extra=(), mem=256):
         check_hello(boot(image("hello"), smp=smp, machine=machine, extra=extra, mem=mem), smp)
     return run
 
-def fault_case(smp):
+def fault_case(mode, patterns, smp=2):
+    """The fault app crashes as told; the console must explain it and the status must be non-zero."""
     def run():
-        b = boot(image("fault"), smp=smp)
-        assert b.status not in (0, 124, 125), f"fault app exited with {b.status}; tail:\n{b.tail()}"
-        b.expect(r"EXCEPTION 14 \(page fault\)", "the exception name")
-        b.expect(r"page fault at address 0x0 \(write", "the faulting address")
-        b.expect(r"faulting instruction: 0x[0-9a-f]+  fault_deref_null\+", "the faulting function")
-        b.expect(r"fault_caller\+0x", "the caller")
-        b.expect(r"^\s+0x[0-9a-f]+  app_main\+0x", "app_main in the backtrace")
-        b.expect(r"^RAX [0-9a-f]{16}", "the register dump")
-    return run
-
-def protection_case(mode, patterns):
-    def run():
-        b = boot(image("fault"), smp=2, cmdline=f"-- {mode}")
+        b = boot(image("fault"), smp=smp, cmdline=f"-- {mode}")
         assert b.status not in (0, 124, 125), f"fault {mode} exited with {b.status}; tail:\n{b.tail()}"
+        b.expect(r"^RAX [0-9a-f]{16}", "the register dump")
         for p, what in patterns:
             b.expect(p, what)
     return run
+
+NULL_DEREF = [
+    (r"EXCEPTION 14 \(page fault\)", "the exception name"),
+    (r"page fault at address 0x0 \(write", "the faulting address"),
+    (r"faulting instruction: 0x[0-9a-f]+  fault_deref_null\+", "the faulting function"),
+    (r"fault_caller\+0x", "the caller"),
+    (r"^\s+0x[0-9a-f]+  app_main\+0x", "app_main in the backtrace"),
+]
 
 def pvh_boot():
     """With the Multiboot magic removed, QEMU falls back to the PVH note (what Firecracker uses)."""
@@ -77,9 +77,15 @@ def acpi_poweroff(machine, app, expected):
         b.expect(rf"shoal: exit status {expected}$", "the exit status line")
     return run
 
+def ram_above_pci_hole():
+    """q35 with 3 GiB keeps 1 GiB above 4 GiB: one shard's span crosses the hole and uses both sides."""
+    b = boot(image("hello"), smp=1, machine="q35", mem=3072)
+    check_hello(b, 1)
+    m = re.search(r"shoal: (\d+) MiB for shards", b.console)
+    assert m and int(m.group(1)) > 3000, f"expected > 3000 MiB for shards; tail:\n{b.tail()}"
+
 def wall_clock():
     """The RTC read at boot gives Unix time from the start; QEMU's RTC follows the host's UTC clock."""
-    import re, time
     before = time.time()
     b = boot(image("hello"), smp=1)
     after = time.time()
@@ -104,16 +110,17 @@ def cases():
     for machine in ("microvm", "pc", "q35"):
         out.append((f"acpi-poweroff-{machine}", acpi_poweroff(machine, "hello", 0)))
     out.append(("acpi-poweroff-fault-status", acpi_poweroff("pc", "fault", 3)))
-    out.append(("fault-backtrace-smp1", fault_case(1)))
-    out.append(("fault-backtrace-smp4", fault_case(4)))
-    out.append(("fault-stack-guard-page", protection_case("stack", [
+    out.append(("ram-above-pci-hole", ram_above_pci_hole))
+    out.append(("fault-backtrace-smp1", fault_case("null", NULL_DEREF, smp=1)))
+    out.append(("fault-backtrace-smp4", fault_case("null", NULL_DEREF, smp=4)))
+    out.append(("fault-stack-guard-page", fault_case("stack", [
         (r"EXCEPTION 8 \(double fault\)|EXCEPTION 14 \(page fault\)", "a fault on the guard page"),
         (r"fault_recurse\+0x", "the recursing function")])))
-    out.append(("fault-nx-data", protection_case("nx", [
+    out.append(("fault-nx-data", fault_case("nx", [
         (r"EXCEPTION 14 \(page fault\)", "a page fault"),
         (r"\(instruction fetch, protection violation\)", "an instruction fetch from NX memory"),
         (r"fault_exec_data\+0x", "the caller")])))
-    out.append(("fault-rodata-write", protection_case("rodata", [
+    out.append(("fault-rodata-write", fault_case("rodata", [
         (r"page fault at address 0x[0-9a-f]+ \(write, protection violation\)", "a write to read-only memory"),
         (r"fault_write_rodata\+0x", "the faulting function")])))
     return out

@@ -489,37 +489,24 @@ static void check_mp_standard(const struct mptable_info *info)
     CHECK_EQ(info->lapic_addr, 0xFEE00000);
 }
 
-TEST(mptable_in_ebda)
+/* Lays out a BIOS data area, a floating pointer and a config table, and checks the standard result. */
+static void check_mp_found_at(uint16_t ebda_seg, uint16_t base_kib, uint64_t floating, uint16_t count)
 {
     struct mptable_info info;
-    mp_memory(EBDA >> 4, 639);
-    mp_floating(EBDA, EBDA + 16);
-    mp_config(EBDA + 16, mp_entries, sizeof mp_entries, 8);
+    mp_memory(ebda_seg, base_kib);
+    mp_floating(floating, (uint32_t)floating + 16);
+    mp_config(floating + 16, mp_entries, sizeof mp_entries, count);
     CHECK(mptable_init(&info));
     check_mp_standard(&info);
 }
 
-TEST(mptable_in_base_memory_top)
-{
-    struct mptable_info info;
-    mp_memory(0, 512);
-    mp_floating(0x7FC00, 0x7FD00);
-    mp_config(0x7FD00, mp_entries, sizeof mp_entries, 8);
-    CHECK(mptable_init(&info));
-    check_mp_standard(&info);
-}
+TEST(mptable_in_ebda) { check_mp_found_at(EBDA >> 4, 639, EBDA, 8); }
+
+TEST(mptable_in_base_memory_top) { check_mp_found_at(0, 512, 0x7FC00, 8); }
 
 /* qboot on QEMU microvm (acpi=off): BIOS data area left zero, table at
    0x9FC00, and an entry count of 0 in the header: the length bounds the walk. */
-TEST(mptable_qboot_style)
-{
-    struct mptable_info info;
-    mp_memory(0, 0);
-    mp_floating(0x9FC00, 0x9FC10);
-    mp_config(0x9FC10, mp_entries, sizeof mp_entries, 0);
-    CHECK(mptable_init(&info));
-    check_mp_standard(&info);
-}
+TEST(mptable_qboot_style) { check_mp_found_at(0, 0, 0x9FC00, 0); }
 
 TEST(mptable_in_f_segment_after_bad_one)
 {

@@ -29,6 +29,7 @@ static void fx_init(struct fixture *f, size_t npages, size_t offset_pages)
     f->kind_meta = malloc(heap_meta_size(npages));
     f->npages = npages;
     page_alloc_init(&f->pa, (uintptr_t)f->mem + offset_pages * PAGE_SIZE, npages, f->page_meta);
+    page_alloc_add_free(&f->pa, 0, npages);
     heap_init(&f->h, &f->pa, f->kind_meta);
     f->initial_free = page_alloc_free_pages(&f->pa);
 }

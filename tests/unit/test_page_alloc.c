@@ -26,6 +26,7 @@ static void region_init(struct region *r, size_t npages, size_t offset_pages)
     r->base = (uintptr_t)r->mem + offset_pages * PAGE_SIZE;
     r->npages = npages;
     page_alloc_init(&r->pa, r->base, npages, r->meta);
+    page_alloc_add_free(&r->pa, 0, npages);
 }
 
 static void region_fini(struct region *r)
@@ -175,6 +176,52 @@ TEST(contains_bounds)
     CHECK(page_alloc_contains(&r.pa, (void *)r.base));
     CHECK(page_alloc_contains(&r.pa, (void *)(r.base + 10 * PAGE_SIZE - 1)));
     CHECK(!page_alloc_contains(&r.pa, (void *)(r.base + 10 * PAGE_SIZE)));
+    region_fini(&r);
+}
+
+/* A span with a hole: nothing is ever handed out of (or written into) the
+   hole, blocks never merge across it, and everything comes back. */
+TEST(span_with_hole)
+{
+    struct region r;
+    region_init(&r, 2048, 0);
+    struct page_alloc pa;
+    page_alloc_init(&pa, r.base, 2048, r.meta);
+    page_alloc_add_free(&pa, 3, 500);       /* unaligned start, below the hole */
+    page_alloc_add_free(&pa, 1024, 1024);   /* hole: pages 0-2 and 503-1023 */
+    CHECK_EQ(page_alloc_free_pages(&pa), 1524);
+    CHECK(page_alloc_check(&pa));
+    memset((void *)(r.base + 503 * PAGE_SIZE), 0xAB, 521 * PAGE_SIZE);
+    void *got[2048];
+    size_t n = 0;
+    for (void *p; (p = page_alloc(&pa, 0)) != NULL; n++) {
+        size_t idx = ((uintptr_t)p - r.base) / PAGE_SIZE;
+        CHECK(idx >= 3 && (idx < 503 || idx >= 1024));
+        got[n] = p;
+    }
+    CHECK_EQ(n, 1524);
+    const uint8_t *hole = (const uint8_t *)(r.base + 503 * PAGE_SIZE);
+    size_t touched = 0;
+    for (size_t i = 0; i < 521 * PAGE_SIZE; i++)
+        touched += hole[i] != 0xAB;
+    CHECK_EQ(touched, 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(page_free(&pa, got[i]));
+    CHECK_EQ(page_alloc_free_pages(&pa), 1524);
+    CHECK(page_alloc_check(&pa));
+    CHECK(page_free(&pa, (void *)(r.base + 600 * PAGE_SIZE)) == false); /* a hole page was never allocated */
+    region_fini(&r);
+}
+
+TEST(adding_adjacent_ranges_coalesces)
+{
+    struct region r;
+    region_init(&r, 1024, 0);
+    page_alloc_init(&r.pa, r.base, 1024, r.meta);
+    page_alloc_add_free(&r.pa, 0, 512);
+    page_alloc_add_free(&r.pa, 512, 512);
+    CHECK(page_alloc_check(&r.pa));
+    CHECK(page_alloc(&r.pa, 10) != NULL); /* one whole 4 MiB block again */
     region_fini(&r);
 }
 
