@@ -5,6 +5,11 @@
  * the block is free or allocated and its order; every other page holds 0.
  * Because only heads are marked, a pointer into the middle of a block, or
  * to a block that is already free, is recognised and rejected by page_free.
+ *
+ * Free lists are linked through a second metadata array (next/prev page
+ * indices), not through the free pages themselves: setting up a region then
+ * writes only its metadata, and a hypervisor never has to back a free page
+ * before the shard first uses it (that was most of the boot time).
  */
 #include "page_alloc.h"
 
@@ -14,14 +19,16 @@ void *memset(void *dst, int c, size_t n);
 #define META_USED 0x40u      /* head of an allocated block */
 #define META_ORDER_MASK 0x0fu
 
-struct page_free_block {
-    struct page_free_block *next;
-    struct page_free_block *prev;
-};
+struct page_link { uint32_t next, prev; };
+
+static size_t state_bytes(size_t npages)
+{
+    return (npages + 7) & ~(size_t)7; /* keeps the link array 8-byte aligned */
+}
 
 size_t page_alloc_meta_size(size_t npages)
 {
-    return npages;
+    return state_bytes(npages) + npages * sizeof(struct page_link);
 }
 
 static size_t block_pages(unsigned order)
@@ -34,33 +41,36 @@ static size_t page_index(const struct page_alloc *pa, const void *p)
     return ((uintptr_t)p - pa->base) >> PAGE_SHIFT;
 }
 
-static struct page_free_block *page_at(const struct page_alloc *pa, size_t idx)
+static void *page_at(const struct page_alloc *pa, size_t idx)
 {
-    return (struct page_free_block *)(pa->base + (idx << PAGE_SHIFT));
+    return (void *)(pa->base + (idx << PAGE_SHIFT));
+}
+
+static struct page_link *links(const struct page_alloc *pa)
+{
+    return (struct page_link *)(pa->meta + state_bytes(pa->npages));
 }
 
 static void list_push(struct page_alloc *pa, size_t idx, unsigned order)
 {
-    struct page_free_block *b = page_at(pa, idx);
-
-    b->prev = NULL;
-    b->next = pa->free_list[order];
-    if (b->next)
-        b->next->prev = b;
-    pa->free_list[order] = b;
+    struct page_link *l = links(pa);
+    l[idx].prev = PAGE_LIST_END;
+    l[idx].next = pa->free_list[order];
+    if (l[idx].next != PAGE_LIST_END)
+        l[l[idx].next].prev = (uint32_t)idx;
+    pa->free_list[order] = (uint32_t)idx;
     pa->meta[idx] = (uint8_t)(META_FREE | order);
 }
 
 static void list_remove(struct page_alloc *pa, size_t idx, unsigned order)
 {
-    struct page_free_block *b = page_at(pa, idx);
-
-    if (b->prev)
-        b->prev->next = b->next;
+    struct page_link *l = links(pa);
+    if (l[idx].prev != PAGE_LIST_END)
+        l[l[idx].prev].next = l[idx].next;
     else
-        pa->free_list[order] = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+        pa->free_list[order] = l[idx].next;
+    if (l[idx].next != PAGE_LIST_END)
+        l[l[idx].next].prev = l[idx].prev;
     pa->meta[idx] = 0;
 }
 
@@ -86,8 +96,8 @@ void page_alloc_init(struct page_alloc *pa, uintptr_t base, size_t npages, void 
     pa->free_pages = 0;
     pa->bad_frees = 0;
     for (unsigned k = 0; k <= PAGE_MAX_ORDER; k++)
-        pa->free_list[k] = NULL;
-    memset(meta, 0, page_alloc_meta_size(npages));
+        pa->free_list[k] = PAGE_LIST_END;
+    memset(meta, 0, npages); /* links are only read for free heads: no need to clear them */
 }
 
 static void release(struct page_alloc *pa, size_t idx, unsigned order);
@@ -111,12 +121,12 @@ void *page_alloc(struct page_alloc *pa, unsigned order)
         return NULL;
 
     unsigned k = order;
-    while (k <= PAGE_MAX_ORDER && !pa->free_list[k])
+    while (k <= PAGE_MAX_ORDER && pa->free_list[k] == PAGE_LIST_END)
         k++;
     if (k > PAGE_MAX_ORDER)
         return NULL;
 
-    size_t idx = page_index(pa, pa->free_list[k]);
+    size_t idx = pa->free_list[k];
     list_remove(pa, idx, k);
     /* Split down, returning the upper halves to the free lists. */
     while (k > order) {
@@ -208,11 +218,11 @@ size_t page_alloc_bad_frees(const struct page_alloc *pa)
 static size_t check_list(const struct page_alloc *pa, unsigned order, size_t *pages)
 {
     size_t n = 0;
-    const struct page_free_block *prev = NULL;
+    uint32_t prev = PAGE_LIST_END;
+    const struct page_link *l = links(pa);
 
-    for (const struct page_free_block *b = pa->free_list[order]; b; b = b->next) {
-        size_t idx = page_index(pa, b);
-        bool bad = !page_alloc_contains(pa, b) || b->prev != prev ||
+    for (uint32_t idx = pa->free_list[order]; idx != PAGE_LIST_END; idx = l[idx].next) {
+        bool bad = idx >= pa->npages || l[idx].prev != prev ||
                    (idx & (block_pages(order) - 1)) != 0 ||
                    idx + block_pages(order) > pa->npages ||
                    pa->meta[idx] != (META_FREE | order) || n > pa->npages ||
@@ -221,7 +231,7 @@ static size_t check_list(const struct page_alloc *pa, unsigned order, size_t *pa
         if (bad)
             return pa->npages + 1;
         *pages += block_pages(order);
-        prev = b;
+        prev = idx;
         n++;
     }
     return n;

@@ -28,7 +28,7 @@
 /* page_block_order() of something that is not an allocated block head. */
 #define PAGE_ORDER_NONE (~0u)
 
-struct page_free_block; /* lives in the first bytes of each free block */
+#define PAGE_LIST_END UINT32_MAX /* empty free list / no neighbour */
 
 struct page_alloc {
     uintptr_t base;                 /* address of page 0, PAGE_SIZE-aligned */
@@ -36,7 +36,7 @@ struct page_alloc {
     uint8_t *meta;                  /* one state byte per page, see page_alloc.c */
     size_t free_pages;
     size_t bad_frees;               /* page_free() calls that were rejected */
-    struct page_free_block *free_list[PAGE_MAX_ORDER + 1];
+    uint32_t free_list[PAGE_MAX_ORDER + 1]; /* head page index per order */
 };
 
 /* Bytes of metadata needed for a region of npages pages (caller supplies that memory). */
@@ -46,7 +46,8 @@ size_t page_alloc_meta_size(size_t npages);
  * An allocator over [base, base + npages pages) with nothing free yet: only
  * pages handed over with page_alloc_add_free() are ever given out or touched,
  * so the span may include holes (a PCI hole, the allocator's own metadata).
- * base must be PAGE_SIZE-aligned; meta points to page_alloc_meta_size(npages) bytes.
+ * base must be PAGE_SIZE-aligned; meta points to page_alloc_meta_size(npages) bytes
+ * (9 per page); npages < 2^32 (page indices are 32-bit).
  */
 void page_alloc_init(struct page_alloc *pa, uintptr_t base, size_t npages, void *meta);
 

@@ -54,9 +54,9 @@ TEST(init_whole_region_is_free)
     region_init(&r, 2048, 0);
     CHECK_EQ(page_alloc_free_pages(&r.pa), 2048);
     CHECK(page_alloc_check(&r.pa));
-    CHECK(r.pa.free_list[PAGE_MAX_ORDER] != NULL);
+    CHECK(r.pa.free_list[PAGE_MAX_ORDER] != PAGE_LIST_END);
     for (unsigned k = 0; k < PAGE_MAX_ORDER; k++)
-        CHECK(r.pa.free_list[k] == NULL);
+        CHECK(r.pa.free_list[k] == PAGE_LIST_END);
     region_fini(&r);
 }
 
@@ -69,7 +69,7 @@ TEST(split_and_coalesce)
     CHECK_EQ(page_alloc_free_pages(&r.pa), 1023);
     /* Splitting a 4 MiB block for one page leaves one free block per lower order. */
     for (unsigned k = 0; k < PAGE_MAX_ORDER; k++)
-        CHECK(r.pa.free_list[k] != NULL);
+        CHECK(r.pa.free_list[k] != PAGE_LIST_END);
     CHECK(page_alloc_check(&r.pa));
     CHECK(page_alloc(&r.pa, PAGE_MAX_ORDER) == NULL);
 
@@ -210,6 +210,22 @@ TEST(span_with_hole)
     CHECK_EQ(page_alloc_free_pages(&pa), 1524);
     CHECK(page_alloc_check(&pa));
     CHECK(page_free(&pa, (void *)(r.base + 600 * PAGE_SIZE)) == false); /* a hole page was never allocated */
+    region_fini(&r);
+}
+
+/* Setting up writes only the metadata: a hypervisor need not back free pages until they are used. */
+TEST(setup_leaves_free_pages_untouched)
+{
+    struct region r;
+    region_init(&r, 3000, 0);
+    memset((void *)r.base, 0x5A, 3000 * PAGE_SIZE);
+    page_alloc_init(&r.pa, r.base, 3000, r.meta);
+    page_alloc_add_free(&r.pa, 0, 3000);
+    size_t touched = 0;
+    for (size_t i = 0; i < 3000 * PAGE_SIZE; i++)
+        touched += ((const uint8_t *)r.base)[i] != 0x5A;
+    CHECK_EQ(touched, 0);
+    CHECK_EQ(page_alloc_free_pages(&r.pa), 3000);
     region_fini(&r);
 }
 
