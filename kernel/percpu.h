@@ -15,6 +15,7 @@
 #include "task.h"
 
 struct spsc_ring;
+struct smp_backlog_msg;
 
 struct reactor_stats {
     uint64_t loops, tasks, messages, timers, polls_with_work;
@@ -44,6 +45,8 @@ struct percpu {
     /* cross-core messages: in[from] is consumed here, out[to] is produced here */
     struct spsc_ring *in[MAX_CPUS];
     struct spsc_ring *out[MAX_CPUS];
+    /* Messages waiting for room in a full ring, in call order (smp_call.c). */
+    struct smp_backlog_msg *backlog_head, *backlog_tail;
 
     /* Written by the owner, read by senders: 1 while halted or about to halt. */
     int sleeping __attribute__((aligned(64)));

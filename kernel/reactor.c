@@ -88,7 +88,7 @@ static unsigned poll_sources(struct percpu *c)
 
 static unsigned run_once(struct percpu *c)
 {
-    unsigned msgs = smp_poll();
+    unsigned msgs = smp_flush_backlog() + smp_poll();
     unsigned timers = timer_wheel_advance(&c->wheel, now_ns());
     unsigned polled = poll_sources(c);
     unsigned tasks = run_tasks(c);
@@ -101,6 +101,9 @@ static unsigned run_once(struct percpu *c)
 static void halt_until_event(struct percpu *c)
 {
     malloc_flush_remote_frees();
+    /* Waiting for room in another shard's ring is not idleness: keep polling. */
+    if (smp_backlogged())
+        return;
     __atomic_store_n(&c->sleeping, 1, __ATOMIC_SEQ_CST);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (smp_pending() || c->task_head) {

@@ -4,11 +4,14 @@
  * fence; the target sets `sleeping` and fences before its last look at the
  * rings. One of the two always sees the other, so a message never waits for
  * an unrelated wake-up, and an IPI is sent only to a sleeping target.
+ * A sender never waits for a full ring: the message waits, in call order,
+ * in the sender's backlog, which its reactor flushes every loop.
  */
 #include "smp_call.h"
 #include "percpu.h"
 #include "spsc_ring.h"
 #include "console.h"
+#include "malloc.h"
 #include "../arch/x86_64/apic.h"
 #include "../arch/x86_64/cpu.h"
 
@@ -41,11 +44,15 @@ static void wake(struct percpu *target)
         lapic_send_ipi(target->apic_id, VEC_WAKE);
 }
 
-bool smp_try_call(unsigned cpu, void (*fn)(void *), void *arg)
+struct smp_backlog_msg {
+    struct smp_backlog_msg *next;
+    unsigned cpu;
+    void (*fn)(void *);
+    void *arg;
+};
+
+static bool push(struct percpu *c, unsigned cpu, void (*fn)(void *), void *arg)
 {
-    struct percpu *c = this_cpu();
-    if (cpu >= cpu_total)
-        panic("smp_call to cpu %u of %u", cpu, cpu_total);
     if (!spsc_ring_push(c->out[cpu], fn, arg))
         return false;
     if (cpu != c->id)
@@ -53,21 +60,64 @@ bool smp_try_call(unsigned cpu, void (*fn)(void *), void *arg)
     return true;
 }
 
+bool smp_try_call(unsigned cpu, void (*fn)(void *), void *arg)
+{
+    struct percpu *c = this_cpu();
+    if (cpu >= cpu_total)
+        panic("smp_call to cpu %u of %u", cpu, cpu_total);
+    /* Anything already waiting goes first, whatever its target: a shard's
+       messages take effect in the order it sent them, as if each call had
+       waited for room. */
+    if (c->backlog_head)
+        return false;
+    return push(c, cpu, fn, arg);
+}
+
 void smp_call(unsigned cpu, void (*fn)(void *), void *arg)
 {
-    while (!smp_try_call(cpu, fn, arg)) {
-        if (!smp_poll())
-            cpu_relax();
-    }
+    if (smp_try_call(cpu, fn, arg))
+        return;
+    /* Wait in the backlog rather than run other handlers inside this call
+       (that nested without bound under a two-way flood). */
+    struct percpu *c = this_cpu();
+    struct smp_backlog_msg *m = malloc(sizeof *m);
+    if (!m)
+        panic("smp_call: no memory to queue a message for cpu %u", cpu);
+    *m = (struct smp_backlog_msg){ NULL, cpu, fn, arg };
+    if (c->backlog_tail)
+        c->backlog_tail->next = m;
+    else
+        c->backlog_head = m;
+    c->backlog_tail = m;
 }
+
+unsigned smp_flush_backlog(void)
+{
+    struct percpu *c = this_cpu();
+    unsigned n = 0;
+    struct smp_backlog_msg *m;
+    while ((m = c->backlog_head) && push(c, m->cpu, m->fn, m->arg)) {
+        c->backlog_head = m->next;
+        free(m);
+        n++;
+    }
+    if (!c->backlog_head)
+        c->backlog_tail = NULL;
+    return n;
+}
+
+bool smp_backlogged(void) { return this_cpu()->backlog_head != NULL; }
 
 unsigned smp_poll(void)
 {
     struct percpu *c = this_cpu();
     unsigned n = 0;
     for (unsigned from = 0; from < cpu_total; from++) {
+        /* Only what was there on arrival: a producer that keeps pushing cannot
+           keep this shard from its timers and pollers. */
+        uint32_t budget = spsc_ring_count(c->in[from]);
         struct spsc_msg m;
-        while (spsc_ring_pop(c->in[from], &m)) {
+        while (budget-- && spsc_ring_pop(c->in[from], &m)) {
             m.fn(m.arg);
             n++;
         }

@@ -1,7 +1,9 @@
 /*
  * hello: the foundation's self-test. Every shard greets once, then shard 0
- * conducts three rounds, each across all shards:
- *   1. a token makes TOKEN_HOPS hops around the ring of shards (smp_call);
+ * conducts these rounds, each across all shards:
+ *   1. a token makes TOKEN_HOPS hops around the ring of shards (smp_call),
+ *      then every shard floods every shard with numbered messages, far more
+ *      than a ring holds, and each receiver checks none is lost or reordered;
  *   2. every shard allocates patterned blocks and sends them to the next
  *      shard, which verifies and frees them (cross-shard frees), then
  *      every shard must be back to its starting heap usage (no leak);
@@ -16,6 +18,7 @@
 #define BLOCKS_PER_MSG 50
 #define TIMERS_PER_SHARD 40
 #define MAX_SHARDS 64
+#define FLOOD_PER_RECEIVER 16000
 
 struct block_msg {
     unsigned from, count;
@@ -34,19 +37,22 @@ struct shard {
     size_t heap_baseline;
     uint64_t rng;
     /* round 2 */
+    uint32_t flood_next[MAX_SHARDS];   /* next sequence number expected from each sender */
+    unsigned flood_received, flood_echoes, flood_errors;
     unsigned blocks_verified, block_errors;
     /* round 3 */
     struct hello_timer *timers;
-    unsigned timers_fired, timer_errors;
+    unsigned timers_fired;
     uint64_t last_deadline, max_late_ns;
     struct task report_task;
-    /* conductor (shard 0) */
-    unsigned acks, failures;
-    uint64_t worst_late_ns;
 };
 
 /* One pointer per shard, each written once by its own shard. */
 static struct shard *shards[MAX_SHARDS];
+
+/* Touched only on shard 0, which conducts; static so that it exists before
+   any shard's app_main has run. */
+static struct { unsigned acks, failures; uint64_t worst_late_ns; } conductor;
 
 static struct shard *me(void) { return shards[shard_id()]; }
 static unsigned next_shard(void) { return (shard_id() + 1) % shard_count(); }
@@ -70,6 +76,7 @@ static void fail(const char *what, unsigned value)
 /* ---- conductor ---- */
 
 static void start_tokens(void);
+static void start_flood(void *);
 static void start_blocks(void *);
 static void start_flush(void *);
 static void start_leak_check(void *);
@@ -83,10 +90,21 @@ static void broadcast(void (*fn)(void *))
 
 static bool all_acked(void)
 {
-    struct shard *c = shards[0];
-    if (++c->acks < shard_count())
+    if (++conductor.acks < shard_count())
         return false;
-    c->acks = 0;
+    conductor.acks = 0;
+    return true;
+}
+
+/* A shard's report of `failures` for a round: true once every shard has
+   reported and none failed; exits the VM with `what` if any did. */
+static bool round_passed(unsigned failures, const char *what)
+{
+    conductor.failures += failures;
+    if (!all_acked())
+        return false;
+    if (conductor.failures)
+        fail(what, conductor.failures);
     return true;
 }
 
@@ -99,11 +117,8 @@ static void greeted(void *arg)
 
 static void blocks_done(void *errors)
 {
-    shards[0]->failures += (unsigned)(uintptr_t)errors;
-    if (!all_acked())
+    if (!round_passed((unsigned)(uintptr_t)errors, "block contents corrupted"))
         return;
-    if (shards[0]->failures)
-        fail("block contents corrupted", shards[0]->failures);
     shoal_print("hello: %u blocks per shard crossed shards intact\n", BLOCKS_PER_SHARD);
     broadcast(start_flush);
 }
@@ -117,26 +132,22 @@ static void flushed(void *arg)
 
 static void leak_reported(void *leaked)
 {
-    shards[0]->failures += (unsigned)(uintptr_t)leaked != 0;
     if ((uintptr_t)leaked)
         shoal_print("hello: a shard leaked %lu bytes\n", (unsigned long)(uintptr_t)leaked);
-    if (!all_acked())
+    if (!round_passed((uintptr_t)leaked != 0, "heap not back to its starting size"))
         return;
-    if (shards[0]->failures)
-        fail("heap not back to its starting size", shards[0]->failures);
     shoal_print("hello: every shard's heap is back to its starting size\n");
     broadcast(start_timers);
 }
 
 static void timers_reported(void *late_ns)
 {
-    struct shard *c = shards[0];
-    if ((uintptr_t)late_ns > c->worst_late_ns)
-        c->worst_late_ns = (uintptr_t)late_ns;
-    if (!all_acked())
+    if ((uintptr_t)late_ns > conductor.worst_late_ns)
+        conductor.worst_late_ns = (uintptr_t)late_ns;
+    if (!round_passed(0, "timers"))
         return;
     shoal_print("hello: %u timers per shard fired in order, none early, worst lateness %lu us\n",
-                TIMERS_PER_SHARD, (unsigned long)(c->worst_late_ns / 1000));
+                TIMERS_PER_SHARD, (unsigned long)(conductor.worst_late_ns / 1000));
     shoal_print("hello: every idle shard halted instead of spinning\n");
     shoal_print("hello: all checks passed\n");
     shoal_exit(0);
@@ -152,7 +163,57 @@ static void token_hop(void *arg)
         return;
     }
     shoal_print("hello: token made %u hops around %u shards\n", TOKEN_HOPS, shard_count());
+    broadcast(start_flood);
+}
+
+/* ---- round 1b: a flood far beyond the rings' capacity ---- */
+
+static unsigned flood_per_pair(void) { return FLOOD_PER_RECEIVER / shard_count(); }
+
+static void flood_done(void *errors)
+{
+    if (!round_passed((unsigned)(uintptr_t)errors, "flood messages lost or out of order"))
+        return;
+    shoal_print("hello: %u messages from every shard to every shard arrived in order\n", flood_per_pair());
     broadcast(start_blocks);
+}
+
+/* Done when this shard has received everything sent to it and every echo of what it sent. */
+static void flood_check_done(struct shard *s)
+{
+    unsigned expected = flood_per_pair() * shard_count();
+    if (s->flood_received == expected && s->flood_echoes == expected)
+        smp_call(0, flood_done, (void *)(uintptr_t)s->flood_errors);
+}
+
+static void flood_echo(void *arg)
+{
+    (void)arg;
+    struct shard *s = me();
+    s->flood_echoes++;
+    flood_check_done(s);
+}
+
+/* Every message is echoed, so both directions of every pair are full at once:
+   a handler's own smp_call meets a full ring. */
+static void flood_receive(void *arg)
+{
+    struct shard *s = me();
+    unsigned from = (unsigned)((uintptr_t)arg >> 32);
+    uint32_t seq = (uint32_t)(uintptr_t)arg;
+    s->flood_errors += seq != s->flood_next[from];
+    s->flood_next[from] = seq + 1;
+    s->flood_received++;
+    smp_call(from, flood_echo, 0);
+    flood_check_done(s);
+}
+
+static void start_flood(void *arg)
+{
+    (void)arg;
+    for (uint32_t seq = 0; seq < flood_per_pair(); seq++)
+        for (unsigned to = 0; to < shard_count(); to++)
+            smp_call(to, flood_receive, (void *)(((uintptr_t)shard_id() << 32) | seq));
 }
 
 static void start_tokens(void) { smp_call(next_shard(), token_hop, (void *)(uintptr_t)0); }
