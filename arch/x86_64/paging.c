@@ -3,6 +3,7 @@
  * (first few MiB) uses 4 KiB pages so each section gets its own rights and
  * stack guard pages can be left out; the rest of RAM uses 2 MiB pages.
  */
+#include <stdbool.h>
 #include "paging.h"
 #include "cpu.h"
 #include "layout.h"
@@ -16,6 +17,7 @@
 #define PTE_NX   (1ULL << 63)
 #define ADDR_MASK 0x000FFFFFFFFFF000ULL
 #define MB2 0x200000ULL
+#define GB1 0x40000000ULL
 
 
 extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[], __image_end[];
@@ -42,9 +44,14 @@ static uint64_t *next_level(uint64_t *table, unsigned idx)
     return (uint64_t *)(table[idx] & ADDR_MASK);
 }
 
+static uint64_t *pdpt_for(uint64_t va) { return next_level(pml4, (va >> 39) & 511); }
+
+/* The page directory for va, or NULL when a 1 GiB page already maps it. */
 static uint64_t *pd_for(uint64_t va)
 {
-    uint64_t *pdpt = next_level(pml4, (va >> 39) & 511);
+    uint64_t *pdpt = pdpt_for(va);
+    if (pdpt[(va >> 30) & 511] & PTE_PS)
+        return NULL;
     return next_level(pdpt, (va >> 30) & 511);
 }
 
@@ -52,9 +59,37 @@ static void map_2m(uint64_t va, uint64_t flags)
 {
     uint64_t *pd = pd_for(va);
     unsigned i = (va >> 21) & 511;
-    if (pd[i] & PTE_P)
-        return; /* already mapped (4 KiB image area or an earlier range) */
+    if (!pd || (pd[i] & PTE_P))
+        return; /* already mapped (image area, an earlier range or a 1 GiB page) */
     pd[i] = va | PTE_P | PTE_PS | flags;
+}
+
+/* 1 GiB pages keep the table pool small on big VMs (one PD per GiB otherwise). */
+static bool map_1g(uint64_t va, uint64_t flags)
+{
+    static int supported = -1;
+    if (supported < 0)
+        supported = (cpuid(0x80000001, 0).edx >> 26) & 1;
+    uint64_t *pdpt = pdpt_for(va);
+    unsigned i = (va >> 30) & 511;
+    if (!supported || (pdpt[i] & PTE_P))
+        return false;
+    pdpt[i] = va | PTE_P | PTE_PS | flags;
+    return true;
+}
+
+static void map_range(uint64_t a, uint64_t b, uint64_t flags)
+{
+    a &= ~(MB2 - 1);
+    b = (b + MB2 - 1) & ~(MB2 - 1);
+    while (a < b) {
+        if (!(a & (GB1 - 1)) && b - a >= GB1 && map_1g(a, flags)) {
+            a += GB1;
+            continue;
+        }
+        map_2m(a, flags);
+        a += MB2;
+    }
 }
 
 static uint64_t page_flags(uint64_t va)
@@ -97,13 +132,10 @@ void paging_init(const struct ram_range *ram, int n)
     pml4 = new_table();
     uint64_t image_end = ((uint64_t)__image_end + MB2 - 1) & ~(MB2 - 1);
     map_image_4k(image_end);
-    for (int r = 0; r < n; r++) {
-        uint64_t a = ram[r].base & ~(MB2 - 1);
-        uint64_t b = (ram[r].base + ram[r].len + MB2 - 1) & ~(MB2 - 1);
-        for (; a < b; a += MB2)
-            map_2m(a, PTE_W | PTE_NX);
-    }
-    /* Below 4 GiB everything else is firmware tables or devices: uncached. */
+    for (int r = 0; r < n; r++)
+        map_range(ram[r].base, ram[r].base + ram[r].len, PTE_W | PTE_NX);
+    /* Below 4 GiB everything else is firmware tables or devices: uncached,
+       in 2 MiB pages so that RAM and devices never share a page. */
     for (uint64_t a = 0; a < (4ULL << 30); a += MB2)
         map_2m(a, PTE_W | PTE_NX | PTE_PCD | PTE_PWT);
     write_cr3((uint64_t)pml4);
@@ -113,10 +145,7 @@ uint64_t paging_root(void) { return (uint64_t)pml4; }
 
 void paging_map_mmio(uint64_t phys, uint64_t size)
 {
-    uint64_t a = phys & ~(MB2 - 1);
-    uint64_t b = (phys + size + MB2 - 1) & ~(MB2 - 1);
-    for (; a < b; a += MB2)
-        map_2m(a, PTE_W | PTE_NX | PTE_PCD | PTE_PWT);
+    map_range(phys, phys + size, PTE_W | PTE_NX | PTE_PCD | PTE_PWT);
     write_cr3(read_cr3());
 }
 
