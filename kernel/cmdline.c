@@ -8,6 +8,7 @@
 #include "cmdline.h"
 
 #include <stddef.h>
+#include "string.h"
 
 #define VIRTIO_MMIO_PREFIX "virtio_mmio."
 
@@ -206,22 +207,33 @@ static int digit_value(char ch)
     return 99;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
+bool cmdline_parse_number(const char *s, const char **end, uint64_t *out)
 {
     unsigned base = 10;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && digit_value(s[2]) < 16) {
         base = 16;
         s += 2;
     }
-    if (*s == '\0')
+    if ((unsigned)digit_value(*s) >= base)
         return false;
     uint64_t v = 0;
-    for (; *s; s++) {
+    for (; (unsigned)digit_value(*s) < base; s++) {
         unsigned d = (unsigned)digit_value(*s);
-        if (d >= base || v > (UINT64_MAX - d) / base)
+        if (v > (UINT64_MAX - d) / base)
             return false;
         v = v * base + d;
     }
+    *out = v;
+    *end = s;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    const char *end;
+    uint64_t v;
+    if (!cmdline_parse_number(s, &end, &v) || *end != '\0')
+        return false;
     *out = v;
     return true;
 }
@@ -244,4 +256,68 @@ const char *cmdline_select(const char *bootloader_line, bool skip_first_word,
         p = skip_blanks(p);
     }
     return *p ? p : default_line;
+}
+
+static bool is_device_word(const char *w) { return strncmp(w, VIRTIO_MMIO_PREFIX, sizeof VIRTIO_MMIO_PREFIX - 1) == 0; }
+
+static size_t word_len(const char *w)
+{
+    size_t n = 0;
+    while (w[n] && !is_blank(w[n]))
+        n++;
+    return n;
+}
+
+/* Does the line hold a word other than the machine's device words? */
+static bool has_own_words(const char *line)
+{
+    for (const char *p = skip_blanks(line); *p; p = skip_blanks(p + word_len(p)))
+        if (!is_device_word(p))
+            return true;
+    return false;
+}
+
+static bool contains_word(const char *line, const char *w, size_t n)
+{
+    for (const char *p = skip_blanks(line); *p; p = skip_blanks(p + word_len(p)))
+        if (word_len(p) == n && strncmp(p, w, n) == 0)
+            return true;
+    return false;
+}
+
+/* Appends src's device words that out lacks; false if out is full. */
+static bool append_device_words(char *out, size_t size, const char *src)
+{
+    size_t len = strlen(out);
+    for (const char *p = skip_blanks(src); *p; p = skip_blanks(p + word_len(p))) {
+        size_t n = word_len(p);
+        if (!is_device_word(p) || contains_word(out, p, n))
+            continue;
+        if (len + 1 + n + 1 > size)
+            return false;
+        out[len++] = ' ';
+        memcpy(out + len, p, n);
+        len += n;
+        out[len] = '\0';
+    }
+    return true;
+}
+
+bool cmdline_compose(char *out, size_t size, const char *bootloader_line, bool skip_first_word,
+                     const char *machine_line, const char *default_line)
+{
+    if (size == 0)
+        return false;
+    const char *given = cmdline_select(bootloader_line, skip_first_word, "");
+    const char *base = has_own_words(given) ? given : default_line;
+    size_t n = strlen(base);
+    bool fits = n < size;
+    if (!fits)
+        n = size - 1;
+    memcpy(out, base, n);
+    out[n] = '\0';
+    fits = append_device_words(out, size, given) && fits;
+    if (machine_line)
+        fits = append_device_words(out, size, machine_line) && fits;
+    return fits;
 }

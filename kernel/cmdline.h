@@ -16,6 +16,7 @@
 #define KERNEL_CMDLINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CMDLINE_MAX 4096
@@ -44,6 +45,10 @@ const char *cmdline_get(const struct cmdline *c, const char *key);
 /* Decimal or 0x hex; false if absent, empty, malformed or out of range. */
 bool cmdline_get_u64(const struct cmdline *c, const char *key, uint64_t *out);
 
+/* Leading decimal or 0x-hex number of s; *end is the first byte after it.
+ * False when s does not start with a digit or the number overflows. */
+bool cmdline_parse_number(const char *s, const char **end, uint64_t *out);
+
 /* Stores up to max values of key, in command-line order, into out and
  * returns how many it stored. */
 int cmdline_get_all(const struct cmdline *c, const char *key, const char **out, int max);
@@ -53,5 +58,17 @@ int cmdline_get_all(const struct cmdline *c, const char *key, const char **out, 
  * first) unless that is NULL, empty or blank; then default_line. */
 const char *cmdline_select(const char *bootloader_line, bool skip_first_word,
                            const char *default_line);
+
+/*
+ * The line the kernel parses, written to out: the boot loader's line (as
+ * cmdline_select takes it) unless it holds nothing but virtio_mmio device
+ * words, in which case default_line; then every virtio_mmio word of the
+ * boot loader's line and of machine_line (QEMU's fw_cfg copy, which under
+ * Multiboot alone carries microvm's devices; may be NULL) not already
+ * there. So a machine that appends its devices to an empty line does not
+ * take the application's default arguments away. False if out was too small.
+ */
+bool cmdline_compose(char *out, size_t size, const char *bootloader_line, bool skip_first_word,
+                     const char *machine_line, const char *default_line);
 
 #endif

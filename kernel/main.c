@@ -17,10 +17,14 @@
 #include "reactor.h"
 #include "smp_call.h"
 #include "app.h"
+#include "../drivers/virtio/virtio.h"
+#include "../net/netif.h"
 #include "../arch/x86_64/acpi.h"
 #include "../arch/x86_64/apic.h"
 #include "../arch/x86_64/cpu.h"
 #include "../arch/x86_64/fpu.h"
+#include "../arch/x86_64/fw_cfg.h"
+#include "../arch/x86_64/irq.h"
 #include "../arch/x86_64/gdt.h"
 #include "../arch/x86_64/mptable.h"
 #include "../arch/x86_64/paging.h"
@@ -38,11 +42,17 @@ extern const char shoal_app_name[] __attribute__((weak));
 /* Boot-time state of the BSP, read-only once the APs run. */
 static struct boot_info boot;
 static struct cmdline cmd;
+static char qemu_cmdline[CMDLINE_MAX];
+static char line[CMDLINE_MAX];
 static struct acpi_info acpi;
 static uint64_t idle_poll_ns = REACTOR_IDLE_POLL_NS;
 static uint64_t task_budget_ns = REACTOR_TASK_BUDGET_NS;
 static uint64_t tsc_boot_main;
 static unsigned cpus_online;
+static uint64_t ioapic_addrs[ACPI_MAX_IOAPICS];
+static uint32_t ioapic_bases[ACPI_MAX_IOAPICS];
+static uint32_t ioapic_count;
+static bool ioapics_sequential;
 
 /* Boot phase timestamps, printed as one line so the boot benchmark can say where time goes. */
 #define MAX_PHASES 12
@@ -82,7 +92,11 @@ static const char *app_name(void) { return &shoal_app_name ? shoal_app_name : "a
 static void parse_command_line(void)
 {
     const char *def = &shoal_default_cmdline ? shoal_default_cmdline : "";
-    const char *line = cmdline_select(boot.cmdline, boot.proto == BOOT_PROTO_MULTIBOOT, def);
+    /* QEMU's own copy also has what the machine appended (microvm's virtio_mmio devices). */
+    bool from_qemu = boot.proto == BOOT_PROTO_MULTIBOOT && fw_cfg_cmdline(qemu_cmdline, sizeof qemu_cmdline);
+    if (!cmdline_compose(line, sizeof line, boot.cmdline, boot.proto == BOOT_PROTO_MULTIBOOT,
+                         from_qemu ? qemu_cmdline : 0, def))
+        klog("cmdline: too long, truncated");
     if (cmdline_parse(&cmd, line, app_name()) < 0)
         klog("cmdline: too long, truncated");
     uint64_t v;
@@ -109,14 +123,28 @@ static const char *enumerate_cpus(void)
     add_cpu(lapic_id());
     const char *source = "none";
     struct mptable_info mp;
+    bool have_mp = false;
     if (acpi_init(&acpi, boot.rsdp) && acpi.cpu_count) {
         for (uint32_t i = 0; i < acpi.cpu_count; i++)
             add_cpu(acpi.apic_ids[i]);
         source = "ACPI MADT";
-    } else if (mptable_init(&mp) && mp.cpu_count) {
+    } else if ((have_mp = mptable_init(&mp)) && mp.cpu_count) {
         for (uint32_t i = 0; i < mp.cpu_count; i++)
             add_cpu(mp.apic_ids[i]);
         source = "MP table";
+    }
+    /* Device lines are routed later, once paging maps the IOAPICs. */
+    if (acpi.present && acpi.ioapic_count) {
+        ioapic_count = acpi.ioapic_count;
+        for (uint32_t i = 0; i < ioapic_count; i++) {
+            ioapic_addrs[i] = acpi.ioapic_addrs[i];
+            ioapic_bases[i] = acpi.ioapic_gsi_bases[i];
+        }
+    } else if (have_mp) {
+        ioapic_count = mp.ioapic_count;
+        ioapics_sequential = true;
+        for (uint32_t i = 0; i < ioapic_count; i++)
+            ioapic_addrs[i] = mp.ioapic_addrs[i];
     }
     uint64_t max;
     if (cmdline_get_u64(&cmd, "max_cpus", &max) && max >= 1 && max < cpu_count)
@@ -207,6 +235,13 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
 
     cpu_local_setup(0);
     cpus_online = 1;
+    /* Devices are set up before the other shards run; each shard attaches
+       its queues from a message that arrives before the app starts. */
+    ioapic_init(ioapic_addrs, ioapics_sequential ? 0 : ioapic_bases, ioapic_count);
+    virtio_mmio_probe(&cmd, acpi.present ? &acpi : 0);
+    virtio_pci_probe(acpi.present ? &acpi : 0);
+    netif_init();
+    phase("devices");
     smp_start_aps(paging_root());
     phase("bsp");
     wait_for_aps();

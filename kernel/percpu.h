@@ -16,6 +16,7 @@
 
 struct spsc_ring;
 struct smp_backlog_msg;
+struct netif_shard;
 
 struct reactor_stats {
     uint64_t loops, tasks, messages, timers, polls_with_work;
@@ -47,6 +48,9 @@ struct percpu {
     struct spsc_ring *out[MAX_CPUS];
     /* Messages waiting for room in a full ring, in call order (smp_call.c). */
     struct smp_backlog_msg *backlog_head, *backlog_tail;
+
+    /* this shard's network interface (net/netif.c), NULL without a device */
+    struct netif_shard *netif;
 
     /* Written by the owner, read by senders: 1 while halted or about to halt. */
     int sleeping __attribute__((aligned(64)));

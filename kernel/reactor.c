@@ -40,10 +40,11 @@ void task_schedule(struct task *t)
     c->task_tail = t;
 }
 
-void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *))
+void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *), bool (*sleep)(struct poller *))
 {
     struct percpu *c = this_cpu();
     p->poll = poll;
+    p->sleep = sleep;
     p->next = c->pollers;
     c->pollers = p;
 }
@@ -98,6 +99,15 @@ static unsigned run_once(struct percpu *c)
     return msgs + timers + polled + tasks;
 }
 
+/* Every source agrees to wake us; false when one already has work. */
+static bool sources_may_sleep(struct percpu *c)
+{
+    for (struct poller *p = c->pollers; p; p = p->next)
+        if (p->sleep && !p->sleep(p))
+            return false;
+    return true;
+}
+
 static void halt_until_event(struct percpu *c)
 {
     malloc_flush_remote_frees();
@@ -106,7 +116,7 @@ static void halt_until_event(struct percpu *c)
         return;
     __atomic_store_n(&c->sleeping, 1, __ATOMIC_SEQ_CST);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (smp_pending() || c->task_head) {
+    if (smp_pending() || c->task_head || !sources_may_sleep(c)) {
         __atomic_store_n(&c->sleeping, 0, __ATOMIC_RELAXED);
         return;
     }
@@ -125,6 +135,14 @@ static void halt_until_event(struct percpu *c)
     c->stats.halts++;
     lapic_timer_stop();
     __atomic_store_n(&c->sleeping, 0, __ATOMIC_RELAXED);
+}
+
+void reactor_wake(unsigned cpu)
+{
+    struct percpu *t = cpu_table[cpu];
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&t->sleeping, __ATOMIC_RELAXED))
+        lapic_send_ipi(t->apic_id, VEC_WAKE);
 }
 
 void reactor_irq(unsigned vector)

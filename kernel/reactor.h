@@ -13,7 +13,10 @@ struct percpu;
 void reactor_init(struct percpu *c, uint64_t idle_poll_ns, uint64_t task_budget_ns);
 /* Queue t on this shard (no-op if already queued). */
 void task_schedule(struct task *t);
-void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *));
+/* sleep may be NULL: see struct poller. */
+void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *), bool (*sleep)(struct poller *));
+/* Wake shard cpu if it is halted (an IPI only when it announced sleep). */
+void reactor_wake(unsigned cpu);
 /* Per-shard timers on the TSC clock. */
 void reactor_timer_arm(struct timer *t, uint64_t deadline_ns);
 bool reactor_timer_cancel(struct timer *t);

@@ -9,10 +9,17 @@ struct task {
     bool queued;
 };
 
-/* A source the reactor polls every loop; returns how much work it found. */
+/*
+ * A source the reactor polls every loop; poll returns how much work it
+ * found. Before the shard halts, sleep (if set) asks the source to wake
+ * it on new work (a device re-enables its queue interrupt) and returns
+ * false if work is already waiting, which cancels the halt. The next poll
+ * may suppress the wake-ups again.
+ */
 struct poller {
     struct poller *next;
     unsigned (*poll)(struct poller *p);
+    bool (*sleep)(struct poller *p);
 };
 
 static inline void task_init(struct task *t, void (*fn)(struct task *))

@@ -240,6 +240,10 @@ static void acpi_madt_entry(struct acpi_info *info, const uint8_t *e, uint32_t l
             info->ioapic_gsi_base = acpi_rd32(e + 8);
             info->have_ioapic = true;
         }
+        if (len >= 12 && info->ioapic_count < ACPI_MAX_IOAPICS) {
+            info->ioapic_addrs[info->ioapic_count] = acpi_rd32(e + 4);
+            info->ioapic_gsi_bases[info->ioapic_count++] = acpi_rd32(e + 8);
+        }
         break;
     case MADT_LAPIC_OVERRIDE:
         if (len >= 12 && acpi_rd64(e + 4) != 0)

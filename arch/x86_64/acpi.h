@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #define ACPI_MAX_CPUS 64
+#define ACPI_MAX_IOAPICS 8
 
 /* Generic Address Structure space IDs. */
 #define ACPI_GAS_MEMORY 0
@@ -40,6 +41,10 @@ struct acpi_info {
     uint64_t ioapic_addr;       /* first IOAPIC */
     uint32_t ioapic_gsi_base;
     bool have_ioapic;
+    /* Every IOAPIC, in table order (microvm has a second one for virtio-mmio). */
+    uint32_t ioapic_count;
+    uint64_t ioapic_addrs[ACPI_MAX_IOAPICS];
+    uint32_t ioapic_gsi_bases[ACPI_MAX_IOAPICS];
     /* FADT, for ACPI poweroff. */
     bool hw_reduced;
     uint16_t pm1a_cnt_port, pm1b_cnt_port;   /* 0 when absent */

@@ -1,4 +1,4 @@
-/* The shared IDT: exceptions, the LAPIC timer, the wake IPI, spurious. */
+/* The shared IDT: exceptions, device lines, the LAPIC timer, the wake IPI, queue MSI-X, spurious. */
 #include "trap.h"
 #include "layout.h"
 
@@ -15,7 +15,8 @@ struct idt_gate {
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 
 extern const uint64_t isr_table[32];
-extern const uint64_t isr_timer, isr_wake, isr_spurious, isr_ignore_addr;
+extern const uint64_t isr_irq_table[VEC_IRQ_COUNT];
+extern const uint64_t isr_timer, isr_wake, isr_queue, isr_spurious, isr_ignore_addr;
 
 static void set_gate(unsigned vec, uint64_t handler, unsigned ist)
 {
@@ -39,6 +40,9 @@ void idt_init(void)
     set_gate(2, isr_table[2], 2);   /* NMI: IST2 */
     set_gate(VEC_TIMER, isr_timer, 0);
     set_gate(VEC_WAKE, isr_wake, 0);
+    set_gate(VEC_QUEUE, isr_queue, 0);
+    for (unsigned i = 0; i < VEC_IRQ_COUNT; i++)
+        set_gate(VEC_IRQ_BASE + i, isr_irq_table[i], 0);
     set_gate(VEC_SPURIOUS, isr_spurious, 0);
 }
 

@@ -55,8 +55,25 @@ STUB_NOERR 28
 STUB_ERR   29
 STUB_ERR   30
 STUB_NOERR 31
+STUB_NOERR 208
+STUB_NOERR 209
+STUB_NOERR 210
+STUB_NOERR 211
+STUB_NOERR 212
+STUB_NOERR 213
+STUB_NOERR 214
+STUB_NOERR 215
+STUB_NOERR 216
+STUB_NOERR 217
+STUB_NOERR 218
+STUB_NOERR 219
+STUB_NOERR 220
+STUB_NOERR 221
+STUB_NOERR 222
+STUB_NOERR 223
 STUB_NOERR 224
 STUB_NOERR 225
+STUB_NOERR 226
 STUB_NOERR 255
 
 /* Unassigned vectors (a spurious 8259 IRQ 7/15 arrives even when masked): ignore. */
@@ -112,8 +129,14 @@ isr_table:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad isr_\v
     .endr
-    .global isr_timer, isr_wake, isr_spurious, isr_ignore_addr
+    .global isr_irq_table
+isr_irq_table:
+    .irp v, 208,209,210,211,212,213,214,215,216,217,218,219,220,221,222,223
+    .quad isr_\v
+    .endr
+    .global isr_timer, isr_wake, isr_queue, isr_spurious, isr_ignore_addr
 isr_ignore_addr: .quad isr_ignore
 isr_timer:    .quad isr_224
 isr_wake:     .quad isr_225
+isr_queue:    .quad isr_226
 isr_spurious: .quad isr_255

@@ -39,8 +39,13 @@
 #define BOOT_PROTO_PVH       2
 
 /* Interrupt vectors beyond the exceptions. */
+/* Device interrupts: 16 vectors a driver may claim (IOAPIC lines of virtio-mmio). */
+#define VEC_IRQ_BASE       0xD0
+#define VEC_IRQ_COUNT      16
 #define VEC_TIMER          0xE0
 #define VEC_WAKE           0xE1
+/* MSI-X of a queue owned by the receiving CPU: waking it is all there is to do. */
+#define VEC_QUEUE          0xE2
 #define VEC_SPURIOUS       0xFF
 
 #endif

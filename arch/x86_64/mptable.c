@@ -159,6 +159,8 @@ static void mp_parse_entries(struct mptable_info *info, const uint8_t *t, uint32
             break;
         if (t[off] == MP_PROCESSOR)
             mp_add_cpu(info, t + off, &have_bsp);
+        else if (t[off] == MP_IOAPIC && (t[off + 3] & 1) && info->ioapic_count < MPTABLE_MAX_IOAPICS)
+            info->ioapic_addrs[info->ioapic_count++] = mp_rd32(t + off + 4);
         off += size;
     }
     if (!have_bsp && info->cpu_count > 0)

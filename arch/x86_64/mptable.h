@@ -10,12 +10,16 @@
 #include <stdint.h>
 
 #define MPTABLE_MAX_CPUS 64
+#define MPTABLE_MAX_IOAPICS 8
 
 struct mptable_info {
     uint32_t cpu_count;
     uint32_t apic_ids[MPTABLE_MAX_CPUS]; /* enabled processors, table order, deduplicated */
     uint32_t bsp_apic_id;                /* flagged BP, else the first enabled processor */
     uint64_t lapic_addr;
+    /* Enabled IOAPICs in table order; their GSI bases follow from that order. */
+    uint32_t ioapic_count;
+    uint64_t ioapic_addrs[MPTABLE_MAX_IOAPICS];
 };
 
 /*

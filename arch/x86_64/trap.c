@@ -9,6 +9,7 @@
 #include "apic.h"
 #include "cpu.h"
 #include "layout.h"
+#include "irq.h"
 #include "shutdown.h"
 #include "../../kernel/console.h"
 #include "../../kernel/ksyms.h"
@@ -133,8 +134,13 @@ static void fatal_exception(struct trap_frame *f)
 void trap_dispatch(struct trap_frame *f)
 {
     switch (f->vector) {
+    case VEC_IRQ_BASE ... VEC_IRQ_BASE + VEC_IRQ_COUNT - 1:
+        irq_dispatch((unsigned)f->vector);
+        lapic_eoi();
+        return;
     case VEC_TIMER:
     case VEC_WAKE:
+    case VEC_QUEUE:
         lapic_eoi();
         reactor_irq((unsigned)f->vector);
         return;

@@ -283,4 +283,50 @@ TEST(select_line)
     CHECK(cmdline_select(NULL, true, NULL) == NULL);
 }
 
+TEST(parse_number_prefix)
+{
+    const char *end;
+    uint64_t v;
+    CHECK(cmdline_parse_number("512@0xfeb00e00:12", &end, &v) && v == 512 && *end == '@');
+    CHECK(cmdline_parse_number("0xfeb00e00:12", &end, &v) && v == 0xfeb00e00 && *end == ':');
+    CHECK(cmdline_parse_number("0x", &end, &v) && v == 0 && *end == 'x');
+    CHECK(cmdline_parse_number("4K", &end, &v) && v == 4 && *end == 'K');
+    v = 9;
+    CHECK(!cmdline_parse_number("x12", &end, &v) && v == 9);
+    CHECK(!cmdline_parse_number("", &end, &v));
+    CHECK(!cmdline_parse_number("99999999999999999999", &end, &v));
+}
+
+TEST(compose_keeps_default_when_machine_only_adds_devices)
+{
+    char out[256];
+    const char *dev = "virtio_mmio.device=512@0xfeb00e00:12";
+    /* microvm,acpi=off with no -append: PVH gives only the device words */
+    CHECK(cmdline_compose(out, sizeof out, " virtio_mmio.device=512@0xfeb00e00:12", false, NULL, "a=1 -- run"));
+    CHECK(str_is(out, "a=1 -- run virtio_mmio.device=512@0xfeb00e00:12"));
+    /* Multiboot: the file name first, the devices only in QEMU's copy */
+    CHECK(cmdline_compose(out, sizeof out, "shoal.elf x=2 -- go", true, "x=2 -- go virtio_mmio.device=512@0xfeb00e00:12", "d"));
+    CHECK(str_is(out, "x=2 -- go virtio_mmio.device=512@0xfeb00e00:12"));
+    /* Multiboot, no -append: default line plus QEMU's device words */
+    CHECK(cmdline_compose(out, sizeof out, "shoal.elf", true, dev, "dflt"));
+    CHECK(str_is(out, "dflt virtio_mmio.device=512@0xfeb00e00:12"));
+    /* nothing appended twice */
+    CHECK(cmdline_compose(out, sizeof out, dev, false, dev, "dflt"));
+    CHECK(str_is(out, "dflt virtio_mmio.device=512@0xfeb00e00:12"));
+    /* an ordinary line is taken as it is */
+    CHECK(cmdline_compose(out, sizeof out, "a b c", false, NULL, "dflt"));
+    CHECK(str_is(out, "a b c"));
+    CHECK(cmdline_compose(out, sizeof out, NULL, false, NULL, "dflt"));
+    CHECK(str_is(out, "dflt"));
+}
+
+TEST(compose_reports_overflow)
+{
+    char out[16];
+    CHECK(!cmdline_compose(out, sizeof out, "a=1 b=2 c=3 d=4 e=5", false, NULL, ""));
+    CHECK(strlen(out) == 15);
+    CHECK(!cmdline_compose(out, sizeof out, "a=1", false, "virtio_mmio.device=512@0x1000:5", ""));
+    CHECK(str_is(out, "a=1"));
+}
+
 TEST_MAIN()
