@@ -64,7 +64,107 @@ void shoal_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /
 struct shoal_reactor_stats { uint64_t loops, tasks, messages, timers, halts, busy_cycles, idle_cycles; };
 void shoal_reactor_stats(unsigned shard, struct shoal_reactor_stats *out);
 
+/*
+ * Raw Ethernet, for applications that bring their own L2 handling (the
+ * l2echo test app); the IP stack sits on the same path. A frame is a
+ * struct netbuf the holder owns: the receive handler owns what it is
+ * given, shoal_l2_send() takes ownership, shoal_frame_free() releases.
+ * A frame may be a chain of buffers (shoal_frame_next) when the device
+ * merged several; offload flags (checksum/GSO) travel with the frame.
+ */
+struct netbuf;
+struct shoal_l2_info {
+    uint8_t mac[6];
+    uint16_t mtu;
+    unsigned queues;            /* queue pairs; shards >= queues have none */
+    bool link_up;
+    bool has_queue;             /* this shard polls a queue of its own */
+};
+struct shoal_l2_stats {
+    uint64_t rx_frames, tx_frames, steered_in, steered_out, tx_forwarded, rx_no_handler, tx_dropped;
+};
+/* False when the image has no network device. */
+bool shoal_l2_info(struct shoal_l2_info *out);
+/* Frames received on this shard (or steered to it) go to fn. */
+void shoal_l2_set_handler(void (*fn)(struct netbuf *frame, void *arg), void *arg);
+/* Steer each IPv4 frame to the shard that owns its flow (Toeplitz hash) instead of handling it where it arrived. */
+void shoal_l2_set_steering(bool on);
+bool shoal_l2_send(struct netbuf *frame);
+void shoal_l2_stats(unsigned shard, struct shoal_l2_stats *out);
+struct netbuf *shoal_frame_alloc(void);
+void shoal_frame_free(struct netbuf *frame);
+uint8_t *shoal_frame_data(struct netbuf *frame);
+uint32_t shoal_frame_len(const struct netbuf *frame);           /* this buffer */
+void shoal_frame_set_len(struct netbuf *frame, uint32_t len);   /* at most shoal_frame_room() */
+uint32_t shoal_frame_room(const struct netbuf *frame);
+struct netbuf *shoal_frame_next(struct netbuf *frame);         /* next buffer of the frame, or NULL */
+unsigned shoal_frame_queue(const struct netbuf *frame);          /* queue it arrived on */
+
 /* Power off the VM with this exit status (from any shard). */
 __attribute__((noreturn)) void shoal_exit(int status);
+
+/*
+ * Block devices. Devices are numbered from 0 in the order the kernel found
+ * them. Requests are asynchronous and intrusive: the caller owns a struct
+ * shoal_blk_req and keeps it, untouched, from a successful submit until its
+ * done callback runs; submitting allocates nothing. done runs exactly once,
+ * later (never inside the submit call), in the reactor of the shard that
+ * submitted, with req->status set; it may submit req again.
+ *
+ * Offsets and lengths are bytes and must be multiples of SHOAL_BLK_SECTOR;
+ * aligning them to block_size avoids read-modify-write in the device. A
+ * read or write moves at most max_transfer bytes, buf must stay valid and
+ * untouched until done. Writes are durable once a flush submitted after
+ * they completed has completed (nothing to do when write_cache is false).
+ *
+ * The submit calls return 0 when done will run, or SHOAL_BLK_ENODEV (no
+ * such device) or SHOAL_BLK_EINVAL (req or done is NULL) when it will not.
+ * Every other problem with a request reaches done as req->status.
+ */
+#define SHOAL_BLK_SECTOR 512u
+
+/* req->status: 0 or one of these (negated Linux errno values). */
+#define SHOAL_BLK_EIO         (-5)    /* the device reported an I/O error */
+#define SHOAL_BLK_ENODEV      (-19)   /* no such device */
+#define SHOAL_BLK_EINVAL      (-22)   /* misaligned, empty or too long, or no buffer */
+#define SHOAL_BLK_EROFS       (-30)   /* write or discard on a read-only device */
+#define SHOAL_BLK_ERANGE      (-34)   /* reaches past the end of the device */
+#define SHOAL_BLK_EOPNOTSUPP  (-95)   /* the device cannot do this (e.g. discard) */
+
+struct shoal_blk_info {
+    uint64_t capacity;      /* bytes */
+    uint32_t block_size;    /* preferred unit of I/O, bytes */
+    uint32_t max_transfer;  /* largest read or write, bytes */
+    uint64_t max_discard;   /* largest discard, bytes; 0 when discard is unsupported */
+    unsigned queues;        /* device queues serving the shards */
+    bool read_only;
+    bool write_cache;       /* writes are durable only after a flush */
+    char id[21];            /* the device's serial, NUL-terminated, possibly empty */
+};
+
+struct shoal_blk_req;
+typedef void (*shoal_blk_done_fn)(struct shoal_blk_req *req);
+
+struct shoal_blk_req {
+    shoal_blk_done_fn done; /* set by the submit call */
+    void *arg;              /* the caller's, set by the submit call */
+    int status;             /* when done runs: 0 or SHOAL_BLK_E* */
+    uint64_t _kernel[16];   /* the kernel's while in flight */
+};
+
+unsigned shoal_blk_count(void);
+/* false when there is no device dev. */
+bool shoal_blk_info(unsigned dev, struct shoal_blk_info *out);
+int shoal_blk_read(unsigned dev, struct shoal_blk_req *req, uint64_t offset, void *buf, uint32_t len,
+                   shoal_blk_done_fn done, void *arg);
+int shoal_blk_write(unsigned dev, struct shoal_blk_req *req, uint64_t offset, const void *buf, uint32_t len,
+                    shoal_blk_done_fn done, void *arg);
+/* Makes every write that completed before this call durable. */
+int shoal_blk_flush(unsigned dev, struct shoal_blk_req *req, shoal_blk_done_fn done, void *arg);
+/* The range's contents become undefined; the device may release its storage. */
+int shoal_blk_discard(unsigned dev, struct shoal_blk_req *req, uint64_t offset, uint64_t len,
+                      shoal_blk_done_fn done, void *arg);
+/* A sentence for a status (0 included), for messages to users. */
+const char *shoal_blk_strerror(int status);
 
 #endif

@@ -6,6 +6,7 @@
 #include "../kernel/percpu.h"
 #include "../kernel/reactor.h"
 #include "../arch/x86_64/shutdown.h"
+#include "../net/netif.h"
 
 unsigned shard_id(void) { return this_cpu_id(); }
 unsigned shard_count(void) { return cpu_total; }
@@ -62,3 +63,121 @@ void shoal_exit(int status)
     malloc_flush_remote_frees();
     machine_exit(status);
 }
+
+/* --- raw Ethernet --- */
+
+bool shoal_l2_info(struct shoal_l2_info *out)
+{
+    struct netif_shard *n = netif_this();
+    if (!n)
+        return false;
+    memcpy(out->mac, n->dev->mac, 6);
+    out->mtu = n->dev->mtu;
+    out->queues = n->dev->nqueues;
+    out->link_up = n->dev->link_up;
+    out->has_queue = n->has_queue;
+    return true;
+}
+
+void shoal_l2_set_handler(void (*fn)(struct netbuf *, void *), void *arg) { netif_set_handler(fn, arg); }
+void shoal_l2_set_steering(bool on) { netif_set_steering(on); }
+bool shoal_l2_send(struct netbuf *frame) { return netif_send(frame); }
+
+void shoal_l2_stats(unsigned shard, struct shoal_l2_stats *out)
+{
+    struct netif_stats s;
+    netif_get_stats(shard, &s);
+    *out = (struct shoal_l2_stats){ s.rx_frames, s.tx_frames, s.steered_in, s.steered_out,
+                                    s.tx_forwarded, s.rx_no_handler, s.tx_dropped };
+}
+
+struct netbuf *shoal_frame_alloc(void) { return netbuf_alloc(); }
+void shoal_frame_free(struct netbuf *f) { netbuf_free(f); }
+uint8_t *shoal_frame_data(struct netbuf *f) { return f->data; }
+uint32_t shoal_frame_len(const struct netbuf *f) { return f->len; }
+uint32_t shoal_frame_room(const struct netbuf *f) { return netbuf_room(f); }
+struct netbuf *shoal_frame_next(struct netbuf *f) { return f->frag; }
+unsigned shoal_frame_queue(const struct netbuf *f) { return f->queue; }
+
+void shoal_frame_set_len(struct netbuf *f, uint32_t len)
+{
+    uint32_t room = netbuf_room(f);
+    f->len = len < room ? len : room;
+}
+
+/* ---- Block devices: struct shoal_blk_req carries a struct blk_req in _kernel. ---- */
+#include "../drivers/blkdev.h"
+
+_Static_assert(sizeof(struct blk_req) <= sizeof(((struct shoal_blk_req *)0)->_kernel),
+               "shoal_blk_req._kernel must hold a struct blk_req");
+_Static_assert(_Alignof(struct blk_req) <= _Alignof(uint64_t), "blk_req alignment");
+_Static_assert(SHOAL_BLK_EIO == BLK_EIO && SHOAL_BLK_ENODEV == BLK_ENODEV && SHOAL_BLK_EINVAL == BLK_EINVAL &&
+               SHOAL_BLK_EROFS == BLK_EROFS && SHOAL_BLK_ERANGE == BLK_ERANGE &&
+               SHOAL_BLK_EOPNOTSUPP == BLK_EOPNOTSUPP, "runtime and blkdev error codes must agree");
+_Static_assert(sizeof(((struct shoal_blk_info *)0)->id) == sizeof(((struct blkdev *)0)->id), "id size");
+
+unsigned shoal_blk_count(void) { return blkdev_count(); }
+
+bool shoal_blk_info(unsigned dev, struct shoal_blk_info *out)
+{
+    const struct blkdev *d = blkdev_get(dev);
+    if (!d)
+        return false;
+    *out = (struct shoal_blk_info){
+        .capacity = d->capacity, .block_size = d->block_size, .max_transfer = d->max_transfer,
+        .max_discard = d->max_discard, .queues = d->nqueues, .read_only = d->read_only,
+        .write_cache = d->write_cache,
+    };
+    memcpy(out->id, d->id, sizeof out->id);
+    return true;
+}
+
+static void blk_done(struct blk_req *k)
+{
+    struct shoal_blk_req *req = k->arg;
+    req->status = k->status;
+    req->done(req);
+}
+
+static int blk_submit(unsigned dev, struct shoal_blk_req *req, enum blk_op op, uint64_t offset, void *buf,
+                      uint64_t len, shoal_blk_done_fn done, void *arg)
+{
+    struct blkdev *d = blkdev_get(dev);
+    if (!d)
+        return SHOAL_BLK_ENODEV;
+    if (!req || !done)
+        return SHOAL_BLK_EINVAL;
+    req->done = done;
+    req->arg = arg;
+    req->status = 0;
+    struct blk_req *k = (struct blk_req *)(void *)req->_kernel;
+    *k = (struct blk_req){ .op = (uint8_t)op, .offset = offset, .len = len, .buf = buf, .done = blk_done, .arg = req };
+    blkdev_submit(d, k);
+    return 0;
+}
+
+int shoal_blk_read(unsigned dev, struct shoal_blk_req *req, uint64_t offset, void *buf, uint32_t len,
+                   shoal_blk_done_fn done, void *arg)
+{
+    return blk_submit(dev, req, BLK_OP_READ, offset, buf, len, done, arg);
+}
+
+int shoal_blk_write(unsigned dev, struct shoal_blk_req *req, uint64_t offset, const void *buf, uint32_t len,
+                    shoal_blk_done_fn done, void *arg)
+{
+    /* The device only reads a write's buffer. */
+    return blk_submit(dev, req, BLK_OP_WRITE, offset, (void *)(uintptr_t)buf, len, done, arg);
+}
+
+int shoal_blk_flush(unsigned dev, struct shoal_blk_req *req, shoal_blk_done_fn done, void *arg)
+{
+    return blk_submit(dev, req, BLK_OP_FLUSH, 0, 0, 0, done, arg);
+}
+
+int shoal_blk_discard(unsigned dev, struct shoal_blk_req *req, uint64_t offset, uint64_t len,
+                      shoal_blk_done_fn done, void *arg)
+{
+    return blk_submit(dev, req, BLK_OP_DISCARD, offset, 0, len, done, arg);
+}
+
+const char *shoal_blk_strerror(int status) { return blkdev_strerror(status); }

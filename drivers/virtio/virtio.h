@@ -1,0 +1,94 @@
+/*
+ * A virtio device as the drivers see it, whatever the transport
+ * (virtio-pci modern or virtio-mmio version 2). Transports find devices
+ * at boot, fill in a struct virtio_dev and hand it to virtio_attach(),
+ * which picks the driver by device ID. Everything here runs on the BSP
+ * at boot, before the other shards start, except notify, which the
+ * queue's owner calls.
+ */
+#ifndef DRIVERS_VIRTIO_VIRTIO_H
+#define DRIVERS_VIRTIO_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include "virtq.h"
+
+struct virtio_dev;
+
+struct virtio_transport {
+    const char *name;
+    uint64_t (*get_features)(struct virtio_dev *d);
+    void (*set_features)(struct virtio_dev *d, uint64_t features);
+    uint8_t (*get_status)(struct virtio_dev *d);
+    void (*set_status)(struct virtio_dev *d, uint8_t status);
+    uint32_t (*config_generation)(struct virtio_dev *d);
+    /* width 1, 2 or 4 bytes, little-endian device config space */
+    uint32_t (*config_read)(struct virtio_dev *d, unsigned offset, unsigned width);
+    void (*config_write)(struct virtio_dev *d, unsigned offset, uint32_t value, unsigned width);
+    /* Largest size queue `index` accepts; 0 when the device has no such queue. */
+    uint16_t (*queue_max)(struct virtio_dev *d, unsigned index);
+    /* Tell the device where vq lives, route its interrupt to `cpu`, enable it. */
+    bool (*queue_enable)(struct virtio_dev *d, struct virtq *vq, unsigned cpu);
+    void (*notify)(struct virtio_dev *d, struct virtq *vq);
+};
+
+#define VIRTIO_MAX_QUEUES 130   /* 64 queue pairs + control queue, rounded */
+
+struct virtio_dev {
+    const struct virtio_transport *t;
+    void *priv;                 /* the transport's */
+    uint32_t device_id;         /* VIRTIO_ID_* */
+    uint64_t features;          /* negotiated */
+    char name[24];              /* for the console: "virtio-mmio@0xfeb00e00" */
+    /* Which shard owns each queue: the transport routes interrupts by it. */
+    uint16_t queue_owner[VIRTIO_MAX_QUEUES];
+    uint64_t owner_mask;        /* bit s: shard s owns one of the queues */
+    unsigned nqueues_enabled;
+};
+
+/* Hand a discovered device to its driver. A device with no driver is reported and left alone. */
+void virtio_attach(struct virtio_dev *d);
+
+/*
+ * Reset, acknowledge, offer `wanted` and check the device accepted the
+ * subset it offers. VIRTIO_F_VERSION_1 is required. On failure the device
+ * is marked FAILED, the reason printed, and false returned.
+ */
+bool virtio_negotiate(struct virtio_dev *d, uint64_t wanted);
+static inline bool virtio_has(const struct virtio_dev *d, unsigned bit) { return (d->features >> bit) & 1; }
+/* DRIVER_OK: queues are set up, the device may start. */
+void virtio_ready(struct virtio_dev *d);
+/* Mark the device FAILED and say why; the kernel goes on without it. */
+void virtio_fail(struct virtio_dev *d, const char *why);
+
+/*
+ * Create queue `index` owned by shard `cpu`: memory from that shard's heap,
+ * at most max_size entries (0: as large as the device allows). NULL when
+ * the device has no such queue or memory ran out.
+ */
+struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned cpu, uint16_t max_size);
+
+/* Publish what was queued and notify the device if it wants to be. */
+static inline void virtio_kick(struct virtio_dev *d, struct virtq *vq)
+{
+    if (virtq_kick_prepare(vq))
+        d->t->notify(d, vq);
+}
+
+/* Config space fields; 8 bytes read as two 4-byte halves under the generation counter. */
+uint32_t virtio_config_read(struct virtio_dev *d, unsigned offset, unsigned width);
+uint64_t virtio_config_read64(struct virtio_dev *d, unsigned offset);
+
+/* Drivers. */
+void virtio_net_attach(struct virtio_dev *d);
+void virtio_blk_attach(struct virtio_dev *d);
+
+/* Transports: discover devices and attach them. */
+struct cmdline;
+struct acpi_info;
+void virtio_mmio_probe(const struct cmdline *cmd, const struct acpi_info *acpi);
+void virtio_pci_probe(const struct acpi_info *acpi);
+
+#endif
