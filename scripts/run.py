@@ -2,7 +2,14 @@
 """Boot a Shoal image under QEMU with the serial console on stdout.
 
     run.py IMAGE [--smp N] [--mem MB] [--machine microvm|pc|q35] [--accel kvm|tcg]
-           [--timeout S] [-- KERNEL_CMDLINE...]
+           [--net tap:IFNAME[,queues=N][,mac=M][,rss=on|off]] [--disk FILE[,readonly][,queues=N]]
+           [--initrd FILE] [--timeout S] [-- KERNEL_CMDLINE...]
+
+--net and --disk add virtio devices: virtio-mmio on microvm, virtio-pci
+(modern only) on pc and q35. A tap device must exist already (the tests
+create theirs in a network namespace). queues defaults to 1; with more
+than one, multiqueue (and RSS unless rss=off) are turned on. A disk gets
+one request queue per vCPU unless queues= says otherwise.
 
 Exits with the guest's own exit status: the image writes it to QEMU's
 isa-debug-exit port, which QEMU turns into (status << 1) | 1. A guest that
@@ -50,6 +57,8 @@ def qemu_command(args, accel):
            "-smp", str(args.smp), "-m", str(args.mem),
            "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
            "-kernel", args.image]
+    if args.initrd:
+        cmd += ["-initrd", args.initrd]
     if not args.no_debug_exit:
         cmd += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"]
     if machine == "microvm":
@@ -62,10 +71,56 @@ def qemu_command(args, accel):
         cmd[1:1] = ["-M", "q35"]
     else:
         sys.exit(f"run.py: unknown machine {machine}")
+    if machine == "microvm" and (args.net or args.disk):
+        cmd += ["-global", "virtio-mmio.force-legacy=false"]
+    for i, spec in enumerate(args.net):
+        cmd += net_args(spec, i, machine)
+    for i, spec in enumerate(args.disk):
+        cmd += disk_args(spec, i, machine, args.smp)
     if args.cmdline:
         cmd += ["-append", " ".join(args.cmdline)]
     cmd += args.qemu_arg
     return cmd
+
+def parse_opts(spec, what):
+    """'X,a=1,b' -> ('X', {'a': '1', 'b': ''})"""
+    head, *rest = spec.split(",")
+    opts = {}
+    for r in rest:
+        k, _, v = r.partition("=")
+        opts[k] = v
+    if not head:
+        sys.exit(f"run.py: {what}: empty")
+    return head, opts
+
+def net_args(spec, index, machine):
+    kind, opts = parse_opts(spec, "--net")
+    if not kind.startswith("tap:"):
+        sys.exit("run.py: --net takes tap:IFNAME[,queues=N][,mac=M][,rss=on|off]")
+    ifname = kind[4:]
+    queues = int(opts.get("queues", "1") or "1")
+    netdev = f"tap,id=net{index},ifname={ifname},script=no,downscript=no"
+    model = "virtio-net-device" if machine == "microvm" else "virtio-net-pci,disable-legacy=on"
+    dev = f"{model},netdev=net{index}"
+    if queues > 1:
+        netdev += f",queues={queues}"
+        dev += ",mq=on"
+        if opts.get("rss", "on") == "on":
+            dev += ",rss=on"
+        if machine != "microvm":
+            dev += f",vectors={2 * queues + 2}"
+    if opts.get("mac"):
+        dev += f",mac={opts['mac']}"
+    return ["-netdev", netdev, "-device", dev]
+
+def disk_args(spec, index, machine, smp):
+    path, opts = parse_opts(spec, "--disk")
+    queues = int(opts.get("queues", str(smp)) or smp)
+    drive = f"file={path},if=none,id=disk{index},format=raw,cache=writeback"
+    if "readonly" in opts:
+        drive += ",readonly=on"
+    model = "virtio-blk-device" if machine == "microvm" else "virtio-blk-pci,disable-legacy=on"
+    return ["-drive", drive, "-device", f"{model},drive=disk{index},num-queues={queues}"]
 
 def run(cmd, timeout, quiet):
     """Stream the console to stdout; return (qemu exit code or None on timeout, console bytes)."""
@@ -111,6 +166,11 @@ def main():
     ap.add_argument("--machine", default="microvm", choices=["microvm", "pc", "q35"])
     ap.add_argument("--accel", choices=["kvm", "tcg"])
     ap.add_argument("--bios", help="firmware for -M pc, e.g. /usr/share/qemu/qboot.rom")
+    ap.add_argument("--net", action="append", default=[], metavar="tap:IFNAME[,queues=N]",
+                    help="virtio-net on an existing tap device (repeatable)")
+    ap.add_argument("--disk", action="append", default=[], metavar="FILE[,readonly]",
+                    help="virtio-blk on a raw image file (repeatable)")
+    ap.add_argument("--initrd", help="initial ramdisk, for booting a Linux guest under the same flags (benchmarks)")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--quiet", action="store_true", help="do not echo the console")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument (repeatable)")

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, "build")
+# SHOAL_BUILD lets parallel work use its own build folder.
+BUILD = os.environ.get("SHOAL_BUILD", os.path.join(ROOT, "build"))
 RUN = os.path.join(ROOT, "scripts", "run.py")
 
 class Boot:
@@ -23,7 +24,7 @@ class Boot:
 def image(app):
     path = os.path.join(BUILD, f"{app}.elf")
     if not os.path.exists(path):
-        subprocess.run(["make", "-s", "-C", ROOT, f"APP={app}"], check=True)
+        subprocess.run(["make", "-s", "-C", ROOT, f"APP={app}", f"BUILD={BUILD}"], check=True)
     return path
 
 def boot(img, smp=1, machine="microvm", mem=256, cmdline=None, timeout=180, extra=()):
@@ -37,7 +38,7 @@ def boot(img, smp=1, machine="microvm", mem=256, cmdline=None, timeout=180, extr
 
 def build_variant(app, out_name, cmdline):
     out = os.path.join(BUILD, out_name)
-    subprocess.run(["make", "-s", "-C", ROOT, f"APP={app}"], check=True, capture_output=True)
+    subprocess.run(["make", "-s", "-C", ROOT, f"APP={app}", f"BUILD={BUILD}"], check=True, capture_output=True)
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "build-image.py"), "--app", app,
                     "--build-dir", BUILD, "--cmdline", cmdline, "-o", out], check=True, cwd=ROOT,
                    capture_output=True)

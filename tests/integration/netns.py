@@ -1,0 +1,100 @@
+"""A network namespace with one tap device, made by a test and removed after it.
+
+Guests are booted inside the namespace (QEMU opens the tap there) and peers
+run there too, so no test traffic ever leaves the namespace.
+"""
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from shoal_qemu import RUN
+
+_serial = itertools.count()
+
+def sh(*args, check=True):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+
+class NetNS:
+    def __init__(self, queues=1, addr=None):
+        self.name = f"shoal-{os.getpid()}-{next(_serial)}"
+        self.tap = "tap0"
+        self.queues = queues
+        self.addr = addr
+
+    def __enter__(self):
+        sh("ip", "netns", "add", self.name)
+        try:
+            mode = ["multi_queue"] if self.queues > 1 else []
+            self.run("ip", "tuntap", "add", "dev", self.tap, "mode", "tap", *mode)
+            self.run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+            self.run("sysctl", "-qw", f"net.ipv6.conf.{self.tap}.disable_ipv6=1")
+            self.run("ip", "link", "set", "lo", "up")
+            if self.addr:
+                self.run("ip", "addr", "add", self.addr, "dev", self.tap)
+            self.run("ip", "link", "set", self.tap, "up")
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        sh("ip", "netns", "delete", self.name, check=False)
+
+    def run(self, *args, check=True, timeout=120):
+        return subprocess.run(["ip", "netns", "exec", self.name, *args], check=check, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def net_arg(self):
+        return f"tap:{self.tap}" + (f",queues={self.queues}" if self.queues > 1 else "")
+
+class Guest:
+    """An image booted in the background inside a namespace; its console is collected as it comes."""
+    def __init__(self, ns, img, smp=1, machine="microvm", mem=256, cmdline=None, timeout=120, extra=()):
+        cmd = ["ip", "netns", "exec", ns.name, sys.executable, RUN, img, "--smp", str(smp), "--machine", machine,
+               "--mem", str(mem), "--timeout", str(timeout), "--net", ns.net_arg(), *extra]
+        if cmdline is not None:
+            cmd += ["--"] + cmdline.split()
+        self.timeout = timeout
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.out = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for chunk in iter(lambda: self.proc.stdout.read1(4096), b""):
+            self.out += chunk
+
+    @property
+    def console(self):
+        return self.out.decode(errors="replace").replace("\r", "")
+
+    def wait_for(self, text, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.console:
+                return True
+            if self.proc.poll() is not None:
+                self.reader.join(5)
+                return text in self.console
+            time.sleep(0.05)
+        return False
+
+    def wait(self, timeout=60):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = None
+        self.reader.join(5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def tail(self, n=25):
+        return "\n".join(self.console.splitlines()[-n:])
