@@ -33,6 +33,7 @@ struct percpu {
     struct poller *pollers;
     struct timer_wheel wheel;
     uint64_t idle_poll_ns;
+    uint64_t max_halt_ns;           /* 0: halt until an event; else at most this long */
     uint64_t task_budget_cycles;
     struct reactor_stats stats;
 

@@ -21,6 +21,7 @@ void reactor_init(struct percpu *c, uint64_t idle_poll_ns, uint64_t task_budget_
 {
     c->task_head = c->task_tail = 0;
     c->pollers = 0;
+    c->max_halt_ns = 0;
     c->idle_poll_ns = idle_poll_ns;
     c->task_budget_cycles = ns_to_cycles(task_budget_ns);
     timer_wheel_init(&c->wheel, now_ns(), TIMER_TICK_SHIFT);
@@ -47,6 +48,13 @@ void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *), boo
     p->sleep = sleep;
     p->next = c->pollers;
     c->pollers = p;
+}
+
+void reactor_limit_halt(uint64_t ns)
+{
+    struct percpu *c = this_cpu();
+    if (ns && (!c->max_halt_ns || ns < c->max_halt_ns))
+        c->max_halt_ns = ns;
 }
 
 void reactor_timer_arm(struct timer *t, uint64_t deadline_ns)
@@ -126,6 +134,8 @@ static void halt_until_event(struct percpu *c)
         __atomic_store_n(&c->sleeping, 0, __ATOMIC_RELAXED);
         return;
     }
+    if (c->max_halt_ns && deadline - now > c->max_halt_ns)
+        deadline = now + c->max_halt_ns;
     if (deadline != UINT64_MAX)
         lapic_timer_arm_ns(deadline - now);
     uint64_t t0 = rdtsc();

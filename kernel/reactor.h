@@ -15,6 +15,8 @@ void reactor_init(struct percpu *c, uint64_t idle_poll_ns, uint64_t task_budget_
 void task_schedule(struct task *t);
 /* sleep may be NULL: see struct poller. */
 void reactor_add_poller(struct poller *p, unsigned (*poll)(struct poller *), bool (*sleep)(struct poller *));
+/* This shard never halts longer than ns (for sources that cannot interrupt); the smallest limit wins. */
+void reactor_limit_halt(uint64_t ns);
 /* Wake shard cpu if it is halted (an IPI only when it announced sleep). */
 void reactor_wake(unsigned cpu);
 /* Per-shard timers on the TSC clock. */

@@ -9,4 +9,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends \
-    build-essential binutils make python3 qemu-system-x86 qemu-utils
+    build-essential binutils make python3 qemu-system-x86 qemu-utils \
+    linux-libc-dev iproute2 procps

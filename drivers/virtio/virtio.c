@@ -2,6 +2,7 @@
 #include "virtio.h"
 #include "../../kernel/console.h"
 #include "../../kernel/percpu.h"
+#include "../../kernel/reactor.h"
 #include "../../kernel/string.h"
 
 void virtio_attach(struct virtio_dev *d)
@@ -85,6 +86,15 @@ struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned
     d->nqueues_enabled++;
     d->owner_mask |= 1ULL << cpu;
     return vq;
+}
+
+/* How long a shard may halt while it owns a queue without interrupts. */
+#define POLLED_QUEUE_MAX_HALT_NS 1000000ULL
+
+void virtio_queue_owner_attach(struct virtq *vq)
+{
+    if (!vq->irq_routed)
+        reactor_limit_halt(POLLED_QUEUE_MAX_HALT_NS);
 }
 
 uint32_t virtio_config_read(struct virtio_dev *d, unsigned offset, unsigned width)

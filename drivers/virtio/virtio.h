@@ -70,6 +70,13 @@ void virtio_fail(struct virtio_dev *d, const char *why);
  */
 struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned cpu, uint16_t max_size);
 
+/*
+ * On the queue's owner, once: a queue whose interrupt cannot reach its
+ * shard (no MSI-X entry, no IOAPIC route) would let the shard sleep
+ * through its completions, so the shard's halts are bounded instead.
+ */
+void virtio_queue_owner_attach(struct virtq *vq);
+
 /* Publish what was queued and notify the device if it wants to be. */
 static inline void virtio_kick(struct virtio_dev *d, struct virtq *vq)
 {

@@ -319,6 +319,8 @@ static bool vblk_sleep(struct poller *p)
 static void attach_shard(void *arg)
 {
     struct vblk_shard *sh = arg;
+    if (sh->vq)
+        virtio_queue_owner_attach(sh->vq);
     reactor_add_poller(&sh->poller, vblk_poll, vblk_sleep);
 }
 

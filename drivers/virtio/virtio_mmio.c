@@ -27,6 +27,7 @@ struct mmio_dev {
     struct virtio_dev dev;
     volatile uint8_t *base;
     uint32_t gsi;
+    bool irq_routed;
 };
 
 static struct mmio_dev *to_mmio(struct virtio_dev *d) { return (struct mmio_dev *)d; }
@@ -85,6 +86,7 @@ static uint16_t queue_max(struct virtio_dev *d, unsigned index)
 static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
 {
     (void)cpu; /* one line per device: the handler wakes the owners */
+    vq->irq_routed = to_mmio(d)->irq_routed;
     wr(d, VIRTIO_MMIO_QUEUE_SEL, vq->index);
     wr(d, VIRTIO_MMIO_QUEUE_NUM, vq->size);
     wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)virtq_desc_addr(vq));
@@ -148,8 +150,9 @@ static void probe_one(uint64_t base, uint64_t size, uint32_t gsi)
     m->dev.device_id = id;
     fmt_snprintf(m->dev.name, sizeof m->dev.name, "virtio-mmio@0x%lx", (unsigned long)base);
     unsigned vec = irq_claim_vector(mmio_irq, m);
-    if (!vec || ioapic_route(gsi, (uint8_t)vec, cpu_apic_ids[0]) < 0)
-        klog("%s: cannot route irq %u; the device works while its shards poll", m->dev.name, (unsigned)gsi);
+    m->irq_routed = vec && ioapic_route(gsi, (uint8_t)vec, cpu_apic_ids[0]) == 0;
+    if (!m->irq_routed)
+        klog("%s: cannot route irq %u; its queues are polled only", m->dev.name, (unsigned)gsi);
     virtio_attach(&m->dev);
 }
 

@@ -69,6 +69,7 @@ static bool start(struct netdev *d, unsigned q)
     struct vnet *v = to_vnet(d);
     if (q >= d->nqueues || !v->q[q].rx)
         return false;
+    virtio_queue_owner_attach(v->q[q].rx);
     rx_refill(v, v->q[q].rx);
     return virtq_free_slots(v->q[q].rx) < v->q[q].rx->size;
 }

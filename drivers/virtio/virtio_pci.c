@@ -147,24 +147,28 @@ static uint16_t msix_entry_for(struct pci_vdev *v, unsigned cpu)
 }
 
 /* With queue_select already set: aim the queue's interrupt at `cpu`, or leave it polled only. */
-static void route_queue(struct pci_vdev *v, unsigned index, unsigned cpu)
+/* True when the queue's interrupt reaches its owner. */
+static bool route_queue(struct pci_vdev *v, unsigned index, unsigned cpu)
 {
     volatile struct virtio_pci_common_cfg *c = v->common;
     if (!v->msix)
-        return;
+        return false;
     if (cpu >= cpu_count || cpu_apic_ids[cpu] > MSI_MAX_APIC_ID) {
         klog("%s: cpu %u cannot be an MSI target; queue %u is polled only", v->dev.name, cpu, index);
-        return;
+        return false;
     }
     uint16_t entry = msix_entry_for(v, cpu);
     if (entry == VIRTIO_MSI_NO_VECTOR) {
         klog("%s: no MSI-X entry left for queue %u; it is polled only", v->dev.name, index);
-        return;
+        return false;
     }
     c->queue_msix_vector = entry;
-    if (c->queue_msix_vector != entry)
+    if (c->queue_msix_vector != entry) {
         klog("%s: device refused MSI-X entry %u for queue %u; it is polled only", v->dev.name,
              (unsigned)entry, index);
+        return false;
+    }
+    return true;
 }
 
 /* With queue_select already set: where notifications of that queue go, or NULL if out of bounds. */
@@ -194,7 +198,7 @@ static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
     c->queue_avail_hi = (uint32_t)(virtq_avail_addr(vq) >> 32);
     c->queue_used_lo = (uint32_t)virtq_used_addr(vq);
     c->queue_used_hi = (uint32_t)(virtq_used_addr(vq) >> 32);
-    route_queue(v, vq->index, cpu);
+    vq->irq_routed = route_queue(v, vq->index, cpu);
     c->queue_enable = 1;
     return c->queue_enable == 1;
 }
@@ -358,7 +362,7 @@ static void probe_function(struct pci_addr a, void *arg)
         klog("%s: device type %u via %s, %u MSI-X entries", v->dev.name, (unsigned)type, pci_mechanism(),
              (unsigned)v->msix_size);
     else
-        klog("%s: device type %u via %s, no MSI-X: its queues work only while their shards poll",
+        klog("%s: device type %u via %s, no MSI-X: its queues are polled only, their shards never halt longer than 1 ms",
              v->dev.name, (unsigned)type, pci_mechanism());
     virtio_attach(&v->dev);
 }

@@ -44,6 +44,7 @@ struct virtq {
     void **cookie;              /* per head descriptor */
     /* Set by the transport. */
     uint16_t index;             /* queue number on the device */
+    bool irq_routed;            /* its interrupt reaches the owner; else the owner must poll */
     void *transport;            /* transport's per-queue notify data */
     uint64_t kicks, irqs_enabled;
 };

@@ -13,9 +13,11 @@ import time
 from shoal_qemu import RUN
 
 _serial = itertools.count()
+# Namespaces and taps need root; elsewhere (a developer's login) sudo must work without a password.
+ROOT_PREFIX = [] if os.geteuid() == 0 else ["sudo", "-n"]
 
 def sh(*args, check=True):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+    return subprocess.run(ROOT_PREFIX + list(args), check=check, capture_output=True, text=True)
 
 class NetNS:
     def __init__(self, queues=1, addr=None):
@@ -44,7 +46,7 @@ class NetNS:
         sh("ip", "netns", "delete", self.name, check=False)
 
     def run(self, *args, check=True, timeout=120):
-        return subprocess.run(["ip", "netns", "exec", self.name, *args], check=check, capture_output=True,
+        return subprocess.run(ROOT_PREFIX + ["ip", "netns", "exec", self.name, *args], check=check, capture_output=True,
                               text=True, timeout=timeout)
 
     def net_arg(self):
@@ -53,7 +55,7 @@ class NetNS:
 class Guest:
     """An image booted in the background inside a namespace; its console is collected as it comes."""
     def __init__(self, ns, img, smp=1, machine="microvm", mem=256, cmdline=None, timeout=120, extra=()):
-        cmd = ["ip", "netns", "exec", ns.name, sys.executable, RUN, img, "--smp", str(smp), "--machine", machine,
+        cmd = ROOT_PREFIX + ["ip", "netns", "exec", ns.name, sys.executable, RUN, img, "--smp", str(smp), "--machine", machine,
                "--mem", str(mem), "--timeout", str(timeout), "--net", ns.net_arg(), *extra]
         if cmdline is not None:
             cmd += ["--"] + cmdline.split()

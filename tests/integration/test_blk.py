@@ -140,6 +140,14 @@ def read_only_disk():
         b = blkcheck(disk + ",readonly", "verify 21", smp=2)
         expect_pass(b, 2, r"^blkcheck: 2048 blocks verified on 2 shards$", False, True)
 
+def pc_without_msix():
+    """A device with no MSI-X vectors: its queues are polled and halts are bounded, so I/O still completes."""
+    with scratch_disk() as disk:
+        b = blkcheck(disk, "check 5", smp=2, machine="pc", kernel_opts="idle_poll_us=0",
+                     extra=["--qemu-arg=-global", "--qemu-arg=virtio-blk-pci.vectors=0"])
+        b.expect(r"no MSI-X|polled only", "the console says the queues are polled")
+        expect_pass(b, 2, r"^blkcheck: 4096 blocks written and verified on 2 shards$|blocks written and verified on 2 shards", True, True)
+
 def no_disk():
     b = blkcheck(None, "check", smp=2)
     expect_failure(b, r"^blkcheck: no block device 0 \(found 0\)", "the no-device message", (2,))
@@ -156,4 +164,5 @@ def cases():
     out.append(("blk-microvm-disk-too-small", disk_too_small))
     out.append(("blk-microvm-read-only", read_only_disk))
     out.append(("blk-microvm-no-disk", no_disk))
+    out.append(("blk-pc-no-msix-polled", pc_without_msix))
     return out
