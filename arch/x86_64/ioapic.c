@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include "irq.h"
 #include "paging.h"
-#include "../../kernel/console.h"
 
 #define MAX_IOAPICS   8
 #define REG_VERSION   0x01

@@ -1,7 +1,6 @@
 /* The table of device-line handlers, filled at boot and read-only afterwards. */
 #include "irq.h"
 #include "layout.h"
-#include "../../kernel/console.h"
 
 static struct {
     void (*fn)(void *);
