@@ -20,7 +20,6 @@ uint32_t toeplitz_hash(const uint8_t *key, size_t key_len, const uint8_t *in, si
 uint32_t flow_hash_ipv4(const uint8_t src[4], const uint8_t dst[4], const uint8_t *ports);
 
 /* Flow hash of an Ethernet frame: TCP/UDP 4-tuple, else the IPv4 pair; false for other frames. */
-struct netbuf;
 int flow_hash_frame(const uint8_t *frame, uint32_t len, uint32_t *hash);
 
 /* Entry i of the indirection table for nshards shards. */

@@ -4,7 +4,9 @@
     run_tests.py [--unit-only] [--integration-only] [-k SUBSTRING]
 
 Unit tests: each tests/unit/test_*.c is built for the host with ASan and
-UBSan and run; every TEST() in it counts as one test. Integration tests:
+UBSan and run; every TEST() in it counts as one test. Fuzz targets: each
+tests/fuzz/fuzz_*.c is built with clang's libFuzzer and run over a bounded
+number of generated inputs; a crash fails it. Integration tests:
 the cases in tests/integration/*.py, each booting real images under QEMU.
 """
 import argparse
@@ -56,6 +58,30 @@ def run_unit(results, keyword):
             if "PASS" not in r.stdout and "FAIL" not in r.stdout:
                 results.record(f"unit/{name}", False, f"exit status {r.returncode}")
 
+FUZZ_RUNS = "200000"
+FUZZ_MAX_SECONDS = "15"   # a bound on the run, not a pass/fail threshold
+
+def run_fuzz(results, keyword):
+    """Each tests/fuzz/fuzz_*.c is a libFuzzer target, run for a bounded number of inputs."""
+    os.makedirs(BUILD, exist_ok=True)
+    for src in sorted(glob.glob(os.path.join(ROOT, "tests", "fuzz", "fuzz_*.c"))):
+        name = os.path.splitext(os.path.basename(src))[0]
+        if keyword and keyword not in name:
+            continue
+        exe = os.path.join(BUILD, name)
+        cc = subprocess.run(["clang", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
+                             "-fno-sanitize-recover=undefined", "-I", ROOT, src, "-o", exe],
+                            capture_output=True, text=True)
+        if cc.returncode != 0:
+            results.record(f"fuzz/{name} (build)", False, cc.stderr[-2000:])
+            continue
+        crash_dir = os.path.join(BUILD, "fuzz-crashes")
+        os.makedirs(crash_dir, exist_ok=True)
+        r = subprocess.run([exe, f"-runs={FUZZ_RUNS}", f"-max_total_time={FUZZ_MAX_SECONDS}", "-seed=1",
+                            f"-artifact_prefix={crash_dir}/"], capture_output=True, text=True, timeout=300)
+        detail = "" if r.returncode == 0 else r.stderr[-3000:]
+        results.record(f"fuzz/{name}", r.returncode == 0, detail)
+
 def load_integration_cases():
     cases = []
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
@@ -89,6 +115,7 @@ def main():
     results = Results()
     if not args.integration_only:
         run_unit(results, args.keyword)
+        run_fuzz(results, args.keyword)
     if not args.unit_only:
         run_integration(results, args.keyword)
     if results.failed:

@@ -138,8 +138,9 @@ bool virtq_has_used(const struct virtq *vq)
 static void free_chain(struct virtq *vq, uint16_t head)
 {
     uint16_t i = head, n = 1;
-    while (vq->desc[i].flags & VRING_DESC_F_NEXT) {
-        i = vq->desc[i].next;
+    /* Bounded: descriptors are ours, but they live in memory the device can write. */
+    while ((vq->desc[i].flags & VRING_DESC_F_NEXT) && n < vq->size) {
+        i = vq->desc[i].next & (vq->size - 1);
         n++;
     }
     vq->desc[i].next = vq->free_head;
