@@ -140,6 +140,9 @@ static unsigned netif_poll(struct poller *p)
 static bool netif_sleep(struct poller *p)
 {
     struct netif_shard *n = (struct netif_shard *)p;
+    /* Frames held back by a full ring go out as soon as the device completes some: keep polling. */
+    if (priv_of(n)->txq.n)
+        return false;
     return n->dev->ops->rx_sleep(n->dev, n->shard);
 }
 
