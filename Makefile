@@ -3,7 +3,7 @@
 #   make run APP=hello SMP=4  boot it under QEMU
 #   make test                 unit + integration tests ("N passed, N failed")
 #   make unit                 host unit tests only
-#   make bench                benchmarks (not pass/fail)
+#   make bench                benchmarks (not pass/fail; the virtio one needs root and downloads a Linux guest)
 
 APP      ?= hello
 SMP      ?= 1
@@ -71,6 +71,7 @@ test: images
 
 bench: images
 	$(PYTHON) tests/bench/boot.py
+	$(PYTHON) tests/bench/virtio.py
 
 clean:
 	rm -rf $(BUILD)

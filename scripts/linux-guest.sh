@@ -1,0 +1,132 @@
+#!/bin/sh
+# Build a minimal Linux guest for the virtio benchmark (tests/bench/virtio.py).
+#
+#     scripts/linux-guest.sh [OUTDIR]        (default build/linux-guest)
+#
+# From Debian packages fetched with `apt-get download` (nothing is installed
+# on the host): the kernel of the linux-image-amd64 dependency and the
+# virtio modules it builds as modules, busybox-static, and two workload
+# programs compiled here (gcc -static): tests/bench/guest/l2reflect.c and
+# blkread.c. Produces OUTDIR/vmlinuz and OUTDIR/initrd.gz (cpio newc,
+# gzip). Its /init loads the modules, brings eth0 up and runs the workload
+# named on the kernel command line, then powers off:
+#     bench=l2reflect    reflect every frame on eth0 (stops on l2echo:exit)
+#     bench=blkread      4 KiB random and 1 MiB sequential reads of /dev/vda
+#     bench=shell        nothing (an interactive shell on the console)
+#     blkread_args=A,B   extra arguments for blkread, comma-separated (seconds=2,depth=16)
+# Downloads only what OUTDIR/dl lacks; everything else is rebuilt each time.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:-$ROOT/build/linux-guest}
+mkdir -p "$OUT/dl"
+OUT=$(cd "$OUT" && pwd)
+cd "$OUT"
+
+# --- packages -------------------------------------------------------------
+KPKG=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+if [ -z "$KPKG" ]; then
+    echo "linux-guest.sh: no linux-image-*-amd64 behind linux-image-amd64 (run apt-get update)" >&2
+    exit 1
+fi
+cd dl
+ls "${KPKG}"_*.deb >/dev/null 2>&1 || apt-get download "$KPKG"
+ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download busybox-static
+cd ..
+
+rm -rf pkg
+mkdir -p pkg/kernel pkg/busybox
+dpkg-deb -x "$(ls dl/"${KPKG}"_*.deb | head -n1)" pkg/kernel
+dpkg-deb -x "$(ls dl/busybox-static_*.deb | head -n1)" pkg/busybox
+KVER=$(ls pkg/kernel/lib/modules | head -n1)
+CONFIG=pkg/kernel/boot/config-$KVER
+cp "pkg/kernel/boot/vmlinuz-$KVER" vmlinuz
+BUSYBOX=pkg/busybox/bin/busybox
+
+# --- initramfs tree -------------------------------------------------------
+rm -rf root
+mkdir -p root/bin root/sbin root/dev root/proc root/sys root/lib/modules root/tmp
+cp "$BUSYBOX" root/bin/busybox
+for app in sh mount insmod ip sleep poweroff cat echo ls mkdir dmesg sed; do
+    ln -s busybox "root/bin/$app"
+done
+
+# Modules, in load order (each after what it depends on), only those the
+# kernel does not build in. Dependencies come from each module's .modinfo.
+MODDIR=pkg/kernel/lib/modules/$KVER/kernel
+: > root/lib/modules/order
+for spec in VIRTIO:drivers/virtio/virtio_ring VIRTIO:drivers/virtio/virtio \
+            VIRTIO_PCI_LIB:drivers/virtio/virtio_pci_modern_dev \
+            VIRTIO_PCI_LIB_LEGACY:drivers/virtio/virtio_pci_legacy_dev \
+            VIRTIO_PCI:drivers/virtio/virtio_pci VIRTIO_MMIO:drivers/virtio/virtio_mmio \
+            FAILOVER:net/core/failover NET_FAILOVER:drivers/net/net_failover \
+            VIRTIO_NET:drivers/net/virtio_net VIRTIO_BLK:drivers/block/virtio_blk; do
+    opt=${spec%%:*}
+    path=${spec#*:}
+    case $(grep "^CONFIG_$opt=" "$CONFIG" || true) in
+        *=y) ;;                                   # built in
+        *=m)
+            f=$MODDIR/$path.ko
+            if [ ! -f "$f" ]; then
+                for z in xz zst gz; do
+                    [ -f "$f.$z" ] && { echo "linux-guest.sh: $f.$z is compressed; unsupported" >&2; exit 1; }
+                done
+                echo "linux-guest.sh: $f missing" >&2
+                exit 1
+            fi
+            name=$(basename "$path")
+            cp "$f" "root/lib/modules/$name.ko"
+            echo "$name" >> root/lib/modules/order
+            ;;
+        *) echo "linux-guest.sh: CONFIG_$opt is neither built in nor a module" >&2; exit 1 ;;
+    esac
+done
+grep -q '^CONFIG_PACKET=y' "$CONFIG" || { echo "linux-guest.sh: kernel lacks CONFIG_PACKET=y" >&2; exit 1; }
+
+# Workload programs.
+for prog in l2reflect blkread; do
+    gcc -static -O2 -Wall -Wextra -o "root/bin/$prog" "$ROOT/tests/bench/guest/$prog.c" -lpthread
+done
+
+cat > root/init <<'EOF'
+#!/bin/sh
+# Minimal init for the Shoal virtio benchmark's Linux guest.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
+while read m; do
+    insmod /lib/modules/$m.ko || echo "init: insmod $m failed"
+done < /lib/modules/order
+bench=
+blkread_args=
+for a in $(cat /proc/cmdline); do
+    case $a in
+        bench=*) bench=${a#bench=} ;;
+        blkread_args=*) blkread_args=$(echo "${a#blkread_args=}" | sed 's/,/ /g') ;;
+    esac
+done
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ ! -e /dev/vda ] && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ -e /sys/class/net/eth0 ]; then
+    ip link set eth0 up
+fi
+echo "init: up, bench=$bench, $(cat /sys/devices/system/cpu/online) cpus online"
+case $bench in
+    l2reflect) /bin/l2reflect eth0; echo "init: l2reflect exited $?" ;;
+    blkread) /bin/blkread /dev/vda $blkread_args; echo "init: blkread exited $?" ;;
+    shell) sh ;;
+    *) echo "init: unknown bench '$bench'" ;;
+esac
+poweroff -f
+EOF
+chmod +x root/init
+
+(cd root && find . | sort | "$OUT/$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -9 > initrd.gz.new
+mv initrd.gz.new initrd.gz
+echo "linux-guest.sh: $OUT/vmlinuz ($KVER), $OUT/initrd.gz ($(wc -c < initrd.gz) bytes), modules: $(tr '\n' ' ' < root/lib/modules/order)"
