@@ -18,7 +18,9 @@
 #include <stdint.h>
 
 #define NETBUF_SIZE      2048
-#define NETBUF_HEADROOM  64
+#define NETBUF_META      64     /* struct netbuf */
+/* Room for a driver header (12), Ethernet (14), IPv4 (20..60) and TCP (20..60) before data. */
+#define NETBUF_HEADROOM  128
 
 /* netbuf.flags */
 #define NETBUF_CSUM_PARTIAL 1   /* checksum to fill: 16-bit sum from csum_start, stored at csum_start + csum_offset */
@@ -44,10 +46,10 @@ struct netbuf {
     uint8_t _reserved[8];
 };
 
-_Static_assert(sizeof(struct netbuf) <= NETBUF_HEADROOM, "netbuf header must fit before the headroom");
+_Static_assert(sizeof(struct netbuf) <= NETBUF_META, "struct netbuf must fit in NETBUF_META");
 
 /* First byte after the header, and the room from there to the end. */
-static inline uint8_t *netbuf_base(struct netbuf *b) { return (uint8_t *)b + NETBUF_HEADROOM; }
+static inline uint8_t *netbuf_base(struct netbuf *b) { return (uint8_t *)b + NETBUF_META; }
 static inline uint32_t netbuf_room(const struct netbuf *b)
 {
     return (uint32_t)((const uint8_t *)b + NETBUF_SIZE - b->data);

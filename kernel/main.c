@@ -18,6 +18,7 @@
 #include "smp_call.h"
 #include "app.h"
 #include "../drivers/virtio/virtio.h"
+#include "../net/net_kernel.h"
 #include "../net/netif.h"
 #include "../arch/x86_64/acpi.h"
 #include "../arch/x86_64/apic.h"
@@ -241,6 +242,7 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
     virtio_mmio_probe(&cmd, acpi.present ? &acpi : 0);
     virtio_pci_probe(acpi.present ? &acpi : 0);
     netif_init();
+    net_start(&cmd);
     phase("devices");
     smp_start_aps(paging_root());
     phase("bsp");

@@ -16,6 +16,7 @@
 
 #define NETIF_BURST 32
 
+struct net_stack;
 typedef void (*netif_rx_fn)(struct netbuf *frame, void *arg);
 
 struct netif_stats {
@@ -32,6 +33,7 @@ struct netif_shard {
     bool has_queue;
     netif_rx_fn rx;
     void *rx_arg;
+    struct net_stack *stack;     /* this shard's IPv4 stack (net_kernel.c) */
     struct netif_stats stats;
 };
 

@@ -100,6 +100,31 @@ uint32_t shoal_frame_room(const struct netbuf *frame);
 struct netbuf *shoal_frame_next(struct netbuf *frame);         /* next buffer of the frame, or NULL */
 unsigned shoal_frame_queue(const struct netbuf *frame);          /* queue it arrived on */
 
+/*
+ * IPv4 and UDP. Addresses are host-order integers (10.0.0.1 is 0x0A000001).
+ * An application binds a UDP port on every shard it wants to serve from
+ * (app_main runs on each); a datagram is handled on the shard that owns its
+ * flow. Receive callbacks see data valid for the duration of the call.
+ */
+struct shoal_net_info {
+    uint32_t ip, netmask, gateway;
+    uint16_t mtu;
+    bool configured;
+};
+struct shoal_net_stats {
+    uint64_t rx_frames, ip_rx, ip_bad_header, ip_bad_checksum, ip_not_ours, ip_fragments, ip_reassembled;
+    uint64_t icmp_rx, icmp_bad, icmp_echo_replied, icmp_errors_sent, udp_rx, udp_bad, udp_no_port, udp_tx;
+    uint64_t arp_rx, arp_bad, arp_tx, rx_bad_eth, proto_unknown, tcp_rx, no_memory;
+};
+typedef void (*shoal_udp_fn)(void *arg, uint32_t src_ip, uint16_t src_port, uint16_t dst_port,
+                             const uint8_t *data, size_t len);
+bool shoal_net_info(struct shoal_net_info *out);
+/* Counters of one shard's stack; false without a network device. */
+bool shoal_net_stats(unsigned shard, struct shoal_net_stats *out);
+/* 0, or -1 when the port is taken on this shard, out of bindings, or there is no network. */
+int shoal_udp_bind(uint16_t port, shoal_udp_fn fn, void *arg);
+bool shoal_udp_send(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, const void *data, size_t len);
+
 /* Power off the VM with this exit status (from any shard). */
 __attribute__((noreturn)) void shoal_exit(int status);
 

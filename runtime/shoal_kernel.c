@@ -6,7 +6,9 @@
 #include "../kernel/percpu.h"
 #include "../kernel/reactor.h"
 #include "../arch/x86_64/shutdown.h"
+#include "../net/net_kernel.h"
 #include "../net/netif.h"
+#include "../net/stack.h"
 
 unsigned shard_id(void) { return this_cpu_id(); }
 unsigned shard_count(void) { return cpu_total; }
@@ -181,3 +183,44 @@ int shoal_blk_discard(unsigned dev, struct shoal_blk_req *req, uint64_t offset, 
 }
 
 const char *shoal_blk_strerror(int status) { return blkdev_strerror(status); }
+
+/* --- IPv4 and UDP --- */
+
+bool shoal_net_info(struct shoal_net_info *out)
+{
+    struct net_stack *ns = net_this();
+    if (!ns)
+        return false;
+    *out = (struct shoal_net_info){ ns->cfg.ip, ns->cfg.netmask, ns->cfg.gateway, ns->cfg.mtu, ns->cfg.configured };
+    return true;
+}
+
+bool shoal_net_stats(unsigned shard, struct shoal_net_stats *out)
+{
+    struct netif_shard *n = shard < cpu_total ? cpu_table[shard]->netif : 0;
+    if (!n || !n->stack)
+        return false;
+    const struct net_stats *s = &n->stack->stats;
+    *out = (struct shoal_net_stats){
+        .rx_frames = s->rx_frames, .ip_rx = s->ip_rx, .ip_bad_header = s->ip_bad_header,
+        .ip_bad_checksum = s->ip_bad_checksum, .ip_not_ours = s->ip_not_ours, .ip_fragments = s->ip_fragments,
+        .ip_reassembled = s->ip_reassembled, .icmp_rx = s->icmp_rx, .icmp_bad = s->icmp_bad,
+        .icmp_echo_replied = s->icmp_echo_replied, .icmp_errors_sent = s->icmp_errors_sent, .udp_rx = s->udp_rx,
+        .udp_bad = s->udp_bad, .udp_no_port = s->udp_no_port, .udp_tx = s->udp_tx, .arp_rx = s->arp_rx,
+        .arp_bad = s->arp_bad, .arp_tx = s->arp_tx, .rx_bad_eth = s->rx_bad_eth, .proto_unknown = s->proto_unknown,
+        .tcp_rx = s->tcp_rx, .no_memory = s->no_memory,
+    };
+    return true;
+}
+
+int shoal_udp_bind(uint16_t port, shoal_udp_fn fn, void *arg)
+{
+    struct net_stack *ns = net_this();
+    return ns ? udp_bind(ns, port, fn, arg) : -1;
+}
+
+bool shoal_udp_send(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, const void *data, size_t len)
+{
+    struct net_stack *ns = net_this();
+    return ns && udp_send(ns, src_port, dst_ip, dst_port, data, len);
+}

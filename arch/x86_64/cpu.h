@@ -2,6 +2,7 @@
 #ifndef ARCH_CPU_H
 #define ARCH_CPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
@@ -60,5 +61,19 @@ static inline uint32_t mmio_read32(uintptr_t addr) { return *(volatile uint32_t 
 #define MSR_FS_BASE     0xC0000100
 #define MSR_GS_BASE     0xC0000101
 #define MSR_APIC_BASE   0x1B
+
+/* RDRAND (CPUID.1:ECX bit 30), retried as Intel advises; false when absent or exhausted. */
+static inline bool cpu_rdrand64(uint64_t *out)
+{
+    if (!(cpuid(1, 0).ecx >> 30 & 1))
+        return false;
+    for (int i = 0; i < 10; i++) {
+        unsigned char ok;
+        __asm__ volatile("rdrand %0; setc %1" : "=r"(*out), "=qm"(ok));
+        if (ok)
+            return true;
+    }
+    return false;
+}
 
 #endif

@@ -334,8 +334,8 @@ static void read_config(struct vnet *v)
     else
         memcpy(v->nd.mac, (uint8_t[6]){ 0x02, 0x53, 0x48, 0x4f, 0x41, 0x4c }, 6); /* locally administered */
     v->nd.mtu = virtio_has(d, VIRTIO_NET_F_MTU) ? (uint16_t)virtio_config_read(d, offsetof(struct virtio_net_config, mtu), 2) : 1500;
-    if (!virtio_has(d, VIRTIO_NET_F_MRG_RXBUF) && v->nd.mtu > NETBUF_SIZE - 2 * NETBUF_HEADROOM - 18)
-        v->nd.mtu = NETBUF_SIZE - 2 * NETBUF_HEADROOM - 18;
+    if (!virtio_has(d, VIRTIO_NET_F_MRG_RXBUF) && v->nd.mtu > NETBUF_SIZE - NETBUF_META - NETBUF_HEADROOM - 18)
+        v->nd.mtu = NETBUF_SIZE - NETBUF_META - NETBUF_HEADROOM - 18;
     v->nd.link_up = !virtio_has(d, VIRTIO_NET_F_STATUS) ||
                     (virtio_config_read(d, offsetof(struct virtio_net_config, status), 2) & VIRTIO_NET_S_LINK_UP);
     if (virtio_has(d, VIRTIO_NET_F_RSS)) {

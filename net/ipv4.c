@@ -1,0 +1,206 @@
+/*
+ * IPv4 (RFC 791, RFC 1122 §3.2) for a host that does not forward:
+ * every length is checked against the bytes that arrived, the header
+ * checksum is verified, options are skipped, fragments go to
+ * reassembly; output picks the next hop (on-link or the gateway),
+ * fragments to the MTU, and leaves Ethernet to ARP.
+ */
+#include "stack.h"
+#include "checksum.h"
+#include "../kernel/malloc.h"
+#include "../kernel/string.h"
+
+#define IP_HLEN 20
+#define IP_DF   0x4000
+#define IP_MF   0x2000
+#define IP_OFFSET_MASK 0x1FFF
+#define IP_TTL  64
+
+bool ipv4_is_broadcast(const struct net_stack *ns, uint32_t ip)
+{
+    if (ip == 0xFFFFFFFFu)
+        return true;
+    uint32_t mask = ns->cfg.netmask;
+    return ns->cfg.configured && mask && mask != 0xFFFFFFFFu && (ip & ~mask) == ~mask && (ip & mask) == (ns->cfg.ip & mask);
+}
+
+static bool martian_source(const struct net_stack *ns, uint32_t src)
+{
+    /* Multicast, class E, limited broadcast, 0.x (except 0.0.0.0, used by DHCP clients), loopback. */
+    return src >= 0xE0000000u || (src >> 24) == 127 || ((src >> 24) == 0 && src != 0) || src == ns->cfg.ip ||
+           ipv4_is_broadcast(ns, src);
+}
+
+static void dispatch(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4, size_t len)
+{
+    switch (ip->proto) {
+    case IPPROTO_ICMP:
+        icmp_input(ns, ip, l4, len);
+        return;
+    case IPPROTO_UDP:
+        udp_input(ns, ip, l4, len);
+        return;
+    case IPPROTO_TCP:
+        /* No TCP yet: a host without the protocol answers protocol unreachable (RFC 1122 §3.2.2.1). */
+        ns->stats.tcp_rx++;
+        icmp_send_unreachable(ns, ip, 2, l4, len);
+        return;
+    default:
+        ns->stats.proto_unknown++;
+        icmp_send_unreachable(ns, ip, 2, l4, len);
+    }
+}
+
+static void input_reassembled(struct net_stack *ns, struct ip_info *info, const uint8_t *ip, size_t tot)
+{
+    size_t out_len;
+    uint8_t *d = ip_reass_input(&ns->reass, ip, tot, ns->env->now_ns(), &out_len);
+    ns->stats.ip_fragments++;
+    if (!d)
+        return;
+    ns->stats.ip_reassembled++;
+    uint32_t hl = (uint32_t)(d[0] & 0xF) * 4;
+    info->hdr = d;
+    info->hdr_len = hl;
+    info->csum_flags = 0;
+    dispatch(ns, info, d + hl, out_len - hl);
+    free(d);
+}
+
+void ipv4_input(struct net_stack *ns, struct netbuf *f)
+{
+    const uint8_t *ip = f->data + ETH_HLEN;
+    uint32_t avail = f->len - ETH_HLEN;
+    ns->stats.ip_rx++;
+    uint32_t hl = avail >= IP_HLEN ? (uint32_t)(ip[0] & 0xF) * 4 : 0;
+    uint32_t tot = avail >= IP_HLEN ? rd16(ip + 2) : 0;
+    if (avail < IP_HLEN || (ip[0] >> 4) != 4 || hl < IP_HLEN || hl > avail || tot < hl || tot > avail) {
+        ns->stats.ip_bad_header++;
+        netbuf_free(f);
+        return;
+    }
+    if (csum_finish(csum_add(0, ip, hl)) != 0) {
+        ns->stats.ip_bad_checksum++;
+        netbuf_free(f);
+        return;
+    }
+    struct ip_info info = {
+        .src = rd32(ip + 12), .dst = rd32(ip + 16), .proto = ip[9], .ttl = ip[8], .tos = ip[1],
+        .hdr = ip, .hdr_len = hl, .csum_flags = f->flags,
+    };
+    info.broadcast = ipv4_is_broadcast(ns, info.dst) || info.dst >= 0xE0000000u;
+    /* Until an address is configured (DHCP), anything that reached our MAC may be the offer. */
+    bool ours = !ns->cfg.configured || info.dst == ns->cfg.ip || info.broadcast;
+    if (!ours || martian_source(ns, info.src)) {
+        ns->stats.ip_not_ours++;
+        netbuf_free(f);
+        return;
+    }
+    uint16_t frag = rd16(ip + 6);
+    if (frag & (IP_MF | IP_OFFSET_MASK))
+        input_reassembled(ns, &info, ip, tot);
+    else
+        dispatch(ns, &info, ip + hl, tot - hl);
+    netbuf_free(f);
+}
+
+uint32_t ipv4_source_for(const struct net_stack *ns, uint32_t dst)
+{
+    (void)dst;
+    return ns->cfg.configured ? ns->cfg.ip : 0;
+}
+
+static bool next_hop(const struct net_stack *ns, uint32_t dst, uint32_t *hop)
+{
+    if (dst == 0xFFFFFFFFu) {
+        *hop = dst;
+        return true;
+    }
+    if (!ns->cfg.configured)
+        return false;
+    bool on_link = ((dst ^ ns->cfg.ip) & ns->cfg.netmask) == 0;
+    if (on_link || !ns->cfg.gateway) {
+        *hop = dst;
+        return on_link;
+    }
+    *hop = ns->cfg.gateway;
+    return true;
+}
+
+static void put_header(struct net_stack *ns, uint8_t *h, uint32_t dst, uint8_t proto, size_t tot, uint16_t id,
+                       uint16_t frag)
+{
+    h[0] = 0x45;
+    h[1] = 0;
+    wr16(h + 2, (uint16_t)tot);
+    wr16(h + 4, id);
+    wr16(h + 6, frag);
+    h[8] = IP_TTL;
+    h[9] = proto;
+    wr16(h + 10, 0);
+    wr32(h + 12, ipv4_source_for(ns, dst));
+    wr32(h + 16, dst);
+    wr16(h + 10, csum_finish(csum_add(0, h, IP_HLEN)));
+}
+
+/* IDs step by the shard count from the shard number, so shards never reuse each other's. */
+static uint16_t next_id(struct net_stack *ns, unsigned shards)
+{
+    uint16_t id = ns->next_ip_id;
+    ns->next_ip_id = (uint16_t)(ns->next_ip_id + (shards ? shards : 1));
+    return id;
+}
+
+static unsigned shard_stride(const struct net_stack *ns) { return ns->env->shards ? ns->env->shards() : 1; }
+
+bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t *l4, size_t len)
+{
+    uint32_t hop;
+    if (!next_hop(ns, dst, &hop)) {
+        ns->stats.ip_no_route++;
+        return false;
+    }
+    if (len > 65535 - IP_HLEN)
+        return false;
+    size_t room = ns->cfg.mtu - IP_HLEN;
+    bool fragment = len > room;
+    size_t chunk = fragment ? room & ~(size_t)7 : len;
+    uint16_t id = next_id(ns, shard_stride(ns));
+    for (size_t off = 0; off < len || (len == 0 && off == 0); off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        struct netbuf *f = netbuf_alloc();
+        if (!f) {
+            ns->stats.no_memory++;
+            return false;
+        }
+        f->data -= IP_HLEN;
+        uint16_t flags = fragment ? (uint16_t)((off >> 3) | (off + n < len ? IP_MF : 0)) : IP_DF;
+        put_header(ns, f->data, dst, proto, IP_HLEN + n, id, flags);
+        memcpy(f->data + IP_HLEN, l4 + off, n);
+        f->len = (uint32_t)(IP_HLEN + n);
+        ns->stats.ip_tx++;
+        ns->stats.ip_tx_fragments += fragment;
+        arp_output(ns, f, hop);
+        if (len == 0)
+            break;
+    }
+    return true;
+}
+
+bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct netbuf *nb)
+{
+    uint32_t hop;
+    if (!next_hop(ns, dst, &hop) || nb->len > (uint32_t)ns->cfg.mtu - IP_HLEN) {
+        ns->stats.ip_no_route++;
+        netbuf_free(nb);
+        return false;
+    }
+    nb->data -= IP_HLEN;
+    nb->len += IP_HLEN;
+    put_header(ns, nb->data, dst, proto, nb->len, next_id(ns, shard_stride(ns)), IP_DF);
+    if (nb->flags & NETBUF_CSUM_PARTIAL)
+        nb->csum_start = (uint16_t)(nb->csum_start + IP_HLEN + ETH_HLEN);
+    ns->stats.ip_tx++;
+    arp_output(ns, nb, hop);
+    return true;
+}
