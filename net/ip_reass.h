@@ -33,12 +33,13 @@
  *   nothing tells which.
  *
  * - Limits: at most IP_REASS_MAX_DATAGRAMS pending, IP_REASS_MAX_BYTES of
- *   fragment payload held (all this module allocates between calls) and
- *   IP_REASS_MAX_FRAGS fragments per datagram, so every fragment costs
- *   O(IP_REASS_MAX_FRAGS + its length) work. A fragment beyond the count
- *   poisons its datagram. A new datagram when the table is full, or a
- *   fragment that does not fit in the byte budget, evicts the oldest other
- *   datagrams (poisoned ones first: they hold nothing worth keeping): fragments of one datagram arrive back to back, so the oldest
+ *   fragment payload held (all this module allocates between calls, in at
+ *   most 16 x 64 blocks) and IP_REASS_MAX_FRAGS fragments per datagram, so
+ *   every fragment costs O(IP_REASS_MAX_FRAGS + its length) work. A fragment
+ *   beyond the count poisons its datagram. A new datagram when the table is
+ *   full, or a fragment that does not fit in the byte budget, evicts the
+ *   oldest other datagram (poisoned ones first: they hold nothing worth
+ *   keeping). Fragments of one datagram arrive back to back, so the oldest
  *   pending one is the likeliest to have lost a fragment already, while
  *   refusing new datagrams would let anyone who sends 16 lone fragments per
  *   timeout period shut reassembly off for the shard.

@@ -69,7 +69,7 @@ static void check_datagram(const uint8_t *out, size_t len)
     if (len < 20 || len > 65535 || out[0] >> 4 != 4)
         abort();
     size_t hlen = (out[0] & 0xFu) * 4u;
-    if (hlen < 20 || hlen > len || be16(out + 2) != len)
+    if (hlen < 20 || hlen > len || reass_be16(out + 2) != len)
         abort();
     if ((out[6] & 0x3F) || out[7])
         abort();                 /* MF or an offset left */

@@ -102,15 +102,15 @@ static bool result_ok(const uint8_t *out, size_t out_len, const struct dg *g, co
     size_t hlen = g->first_ihl * 4u;
     if (!out || out_len != hlen + total || (out[0] & 0xF) != g->first_ihl)
         return false;
-    if (be16(out + 2) != out_len || out[6] != g->flags || out[7] != 0)
+    if (reass_be16(out + 2) != out_len || out[6] != g->flags || out[7] != 0)
         return false;
     if (csum_fold(csum_add(0, out, hlen)) != 0xFFFF)
         return false;
     for (size_t i = 20; i < hlen; i++)
         if (out[i] != (uint8_t)(0xA0 + i))
             return false;
-    return be16(out + 4) == g->id && out[9] == g->proto && be32(out + 12) == g->src &&
-           be32(out + 16) == g->dst && memcmp(out + hlen, payload, total) == 0;
+    return reass_be16(out + 4) == g->id && out[9] == g->proto && reass_be32(out + 12) == g->src &&
+           reass_be32(out + 16) == g->dst && memcmp(out + hlen, payload, total) == 0;
 }
 
 /* Fragments of `total` bytes cut at `step`, sent in the order of `order` (NULL: in order). */
