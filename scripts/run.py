@@ -122,14 +122,27 @@ def disk_args(spec, index, machine, smp):
     model = "virtio-blk-device" if machine == "microvm" else "virtio-blk-pci,disable-legacy=on"
     return ["-drive", drive, "-device", f"{model},drive=disk{index},num-queues={queues}"]
 
+def die_with_parent():
+    """In QEMU's process, before exec: if run.py dies (even by SIGKILL), QEMU gets SIGKILL too."""
+    try:
+        import ctypes
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
 def run(cmd, timeout, quiet):
     """Stream the console to stdout; return (qemu exit code or None on timeout, console bytes)."""
     out = bytearray()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=die_with_parent)
     def on_alarm(*_):
         os.killpg(proc.pid, signal.SIGKILL)
+    def on_term(*_):
+        os.killpg(proc.pid, signal.SIGKILL)
+        sys.exit(EXIT_TIMEOUT)
     signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_term)
     signal.alarm(max(1, int(timeout)))
     try:
         for chunk in iter(lambda: proc.stdout.read1(4096), b""):

@@ -94,9 +94,14 @@ class Guest:
         return rc
 
     def kill(self):
+        """SIGTERM lets run.py take QEMU down with it; SIGKILL if it does not go."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def tail(self, n=25):
         return "\n".join(self.console.splitlines()[-n:])
