@@ -24,7 +24,7 @@ KERNEL_CFLAGS := $(COMMON_CFLAGS) -mgeneral-regs-only
 # Applications may use SSE/AVX freely.
 APP_CFLAGS    := $(COMMON_CFLAGS)
 
-KERNEL_C   := $(wildcard arch/x86_64/*.c kernel/*.c drivers/*.c drivers/virtio/*.c net/*.c) runtime/shoal_kernel.c
+KERNEL_C   := $(wildcard arch/x86_64/*.c kernel/*.c drivers/*.c drivers/virtio/*.c net/*.c) runtime/shoal_kernel.c runtime/shoal_tcp.c
 KERNEL_S   := $(wildcard boot/*.S arch/x86_64/*.S)
 KERNEL_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_C) $(KERNEL_S))
 APPS       := $(notdir $(patsubst %/,%,$(wildcard apps/*/)))

@@ -7,6 +7,7 @@
  */
 #include "stack.h"
 #include "checksum.h"
+#include "tcp.h"
 #include "../kernel/malloc.h"
 #include "../kernel/string.h"
 
@@ -41,9 +42,7 @@ static void dispatch(struct net_stack *ns, const struct ip_info *ip, const uint8
         udp_input(ns, ip, l4, len);
         return;
     case IPPROTO_TCP:
-        /* No TCP yet: a host without the protocol answers protocol unreachable (RFC 1122 §3.2.2.1). */
-        ns->stats.tcp_rx++;
-        icmp_send_unreachable(ns, ip, 2, l4, len);
+        tcp_input(ns, ip, l4, len);
         return;
     default:
         ns->stats.proto_unknown++;
@@ -67,33 +66,29 @@ static void input_reassembled(struct net_stack *ns, struct ip_info *info, const 
     free(d);
 }
 
-void ipv4_input(struct net_stack *ns, struct netbuf *f)
+/* One IPv4 packet at ip[0..avail), contiguous; csum_flags as the device reported them. */
+static void input_packet(struct net_stack *ns, const uint8_t *ip, uint32_t avail, uint16_t csum_flags)
 {
-    const uint8_t *ip = f->data + ETH_HLEN;
-    uint32_t avail = f->len - ETH_HLEN;
     ns->stats.ip_rx++;
     uint32_t hl = avail >= IP_HLEN ? (uint32_t)(ip[0] & 0xF) * 4 : 0;
     uint32_t tot = avail >= IP_HLEN ? rd16(ip + 2) : 0;
     if (avail < IP_HLEN || (ip[0] >> 4) != 4 || hl < IP_HLEN || hl > avail || tot < hl || tot > avail) {
         ns->stats.ip_bad_header++;
-        netbuf_free(f);
         return;
     }
     if (csum_finish(csum_add(0, ip, hl)) != 0) {
         ns->stats.ip_bad_checksum++;
-        netbuf_free(f);
         return;
     }
     struct ip_info info = {
         .src = rd32(ip + 12), .dst = rd32(ip + 16), .proto = ip[9], .ttl = ip[8], .tos = ip[1],
-        .hdr = ip, .hdr_len = hl, .csum_flags = f->flags,
+        .hdr = ip, .hdr_len = hl, .csum_flags = csum_flags,
     };
     info.broadcast = ipv4_is_broadcast(ns, info.dst) || info.dst >= 0xE0000000u;
     /* Until an address is configured (DHCP), anything that reached our MAC may be the offer. */
     bool ours = !ns->cfg.configured || info.dst == ns->cfg.ip || info.broadcast;
     if (!ours || martian_source(ns, info.src)) {
         ns->stats.ip_not_ours++;
-        netbuf_free(f);
         return;
     }
     uint16_t frag = rd16(ip + 6);
@@ -101,6 +96,40 @@ void ipv4_input(struct net_stack *ns, struct netbuf *f)
         input_reassembled(ns, &info, ip, tot);
     else
         dispatch(ns, &info, ip + hl, tot - hl);
+}
+
+/*
+ * A frame in several buffers is a coalesced TCP stream (the device's LRO,
+ * VIRTIO_NET_F_GUEST_TSO4, up to 64 KiB): one copy into a contiguous
+ * buffer costs far less than the dozens of segments it replaces.
+ */
+static void input_chain(struct net_stack *ns, struct netbuf *f)
+{
+    uint32_t total = netbuf_frame_len(f);
+    if (total > ETH_HLEN + 65535u) {
+        ns->stats.ip_bad_header++;
+        return;
+    }
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        ns->stats.no_memory++;
+        return;
+    }
+    uint32_t off = 0;
+    for (const struct netbuf *b = f; b; b = b->frag) {
+        memcpy(buf + off, b->data, b->len);
+        off += b->len;
+    }
+    input_packet(ns, buf + ETH_HLEN, total - ETH_HLEN, f->flags);
+    free(buf);
+}
+
+void ipv4_input(struct net_stack *ns, struct netbuf *f)
+{
+    if (f->frag)
+        input_chain(ns, f);
+    else
+        input_packet(ns, f->data + ETH_HLEN, f->len - ETH_HLEN, f->flags);
     netbuf_free(f);
 }
 

@@ -1,5 +1,6 @@
 /* One shard's stack: set-up, the Ethernet layer, housekeeping. */
 #include "stack.h"
+#include "tcp.h"
 #include "../kernel/malloc.h"
 #include "../kernel/string.h"
 
@@ -18,6 +19,7 @@ void net_stack_init(struct net_stack *ns, const struct net_env *env, unsigned sh
     ns->next_ip_id = (uint16_t)shard;
     ns->icmp_tokens = ICMP_BURST;
     ip_reass_init(&ns->reass, malloc, free);
+    (void)tcp_init(ns);          /* without memory for it, TCP segments are dropped */
 }
 
 void net_set_config(struct net_stack *ns, const struct net_config *cfg)
@@ -39,14 +41,18 @@ static bool for_us(const struct net_stack *ns, const uint8_t *dst)
 void net_input(struct net_stack *ns, struct netbuf *f)
 {
     ns->stats.rx_frames++;
-    /* Chained frames are coalesced TCP (LRO), which needs the TCP layer's chain handling. */
-    if (f->len < ETH_HLEN || f->frag || !for_us(ns, f->data)) {
+    if (f->len < ETH_HLEN || !for_us(ns, f->data)) {
         ns->stats.rx_bad_eth++;
         netbuf_free(f);
         return;
     }
     switch (rd16(f->data + 12)) {
     case ETHERTYPE_ARP:
+        if (f->frag) {  /* an ARP packet is never large enough to need a second buffer */
+            ns->stats.rx_bad_eth++;
+            netbuf_free(f);
+            return;
+        }
         arp_input(ns, f);
         return;
     case ETHERTYPE_IPV4:

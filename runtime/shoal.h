@@ -125,6 +125,28 @@ bool shoal_net_stats(unsigned shard, struct shoal_net_stats *out);
 int shoal_udp_bind(uint16_t port, shoal_udp_fn fn, void *arg);
 bool shoal_udp_send(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, const void *data, size_t len);
 
+/*
+ * TCP. Listen on every shard that should serve (app_main runs on each):
+ * connections are spread over shards by flow hash, and each runs its
+ * callbacks on its own shard. See net/tcp.h for the callback contract:
+ * recv data is valid during the call; len 0 means the peer finished
+ * sending; closed() is the last call for a connection.
+ */
+#include "../net/tcp.h"
+typedef struct tcp_conn shoal_tcp_conn;
+int shoal_tcp_listen(uint16_t port, const struct tcp_callbacks *cb, void *arg);
+shoal_tcp_conn *shoal_tcp_connect(uint32_t ip, uint16_t port, const struct tcp_callbacks *cb, void *arg);
+void shoal_tcp_set_arg(shoal_tcp_conn *c, void *arg);
+size_t shoal_tcp_send(shoal_tcp_conn *c, const void *data, size_t len);
+size_t shoal_tcp_send_space(const shoal_tcp_conn *c);
+void shoal_tcp_close(shoal_tcp_conn *c);
+void shoal_tcp_abort(shoal_tcp_conn *c);
+void shoal_tcp_set_nodelay(shoal_tcp_conn *c, bool on);
+/* Stop / restart taking data: while paused the window closes and the peer waits (see tcp.h). */
+void shoal_tcp_recv_pause(shoal_tcp_conn *c);
+void shoal_tcp_recv_resume(shoal_tcp_conn *c);
+void shoal_tcp_peer(const shoal_tcp_conn *c, uint32_t *ip, uint16_t *port);
+
 /* Power off the VM with this exit status (from any shard). */
 __attribute__((noreturn)) void shoal_exit(int status);
 

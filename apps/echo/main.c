@@ -1,6 +1,5 @@
 /*
- * echo: the RFC 862 echo service over UDP, on every shard (TCP comes with
- * the TCP layer).
+ * echo: the RFC 862 echo service over TCP and UDP, on every shard.
  *
  *   -- [-p PORT] [-s STATS_PORT]
  *
@@ -12,6 +11,104 @@
 
 struct echo_config {
     uint16_t port, stats_port;
+};
+
+/*
+ * A TCP connection's bytes that the send buffer could not take yet wait
+ * here, in order, until writable(). Past ECHO_PAUSE_AT the connection stops
+ * taking data, so a peer that sends without reading is held back by TCP's
+ * window instead of by our memory; below ECHO_RESUME_AT it takes data again.
+ */
+#define ECHO_PAUSE_AT   (256u << 10)
+#define ECHO_RESUME_AT  (64u << 10)
+#define ECHO_BACKLOG_MAX (4u << 20)
+
+struct echo_conn {
+    uint8_t *pending;
+    size_t len, cap;
+    bool peer_done;             /* FIN received: close once everything is echoed */
+    bool paused;
+};
+
+static bool keep(struct echo_conn *e, const uint8_t *data, size_t len)
+{
+    if (e->len + len > ECHO_BACKLOG_MAX)
+        return false;
+    if (e->len + len > e->cap) {
+        size_t cap = e->cap ? e->cap : 16384;
+        while (cap < e->len + len)
+            cap *= 2;
+        uint8_t *p = realloc(e->pending, cap);
+        if (!p)
+            return false;
+        e->pending = p;
+        e->cap = cap;
+    }
+    memcpy(e->pending + e->len, data, len);
+    e->len += len;
+    return true;
+}
+
+static void flush(shoal_tcp_conn *c, struct echo_conn *e)
+{
+    size_t n = e->len ? shoal_tcp_send(c, e->pending, e->len) : 0;
+    memmove(e->pending, e->pending + n, e->len - n);
+    e->len -= n;
+    if (e->len == 0 && e->peer_done) {
+        shoal_tcp_close(c);
+        return;
+    }
+    if (e->paused && e->len < ECHO_RESUME_AT) {
+        e->paused = false;
+        shoal_tcp_recv_resume(c);   /* may call tcp_recv, and so flush, again */
+    }
+}
+
+static void tcp_accepted(shoal_tcp_conn *c, void *arg)
+{
+    (void)arg;
+    struct echo_conn *e = calloc(1, sizeof *e);
+    if (!e) {
+        shoal_tcp_abort(c);
+        return;
+    }
+    shoal_tcp_set_arg(c, e);
+    shoal_tcp_set_nodelay(c, true);
+}
+
+static void tcp_recv(shoal_tcp_conn *c, void *arg, const uint8_t *data, size_t len)
+{
+    struct echo_conn *e = arg;
+    if (len == 0) {
+        e->peer_done = true;
+        flush(c, e);
+        return;
+    }
+    size_t n = e->len ? 0 : shoal_tcp_send(c, data, len);
+    if (n < len && !keep(e, data + n, len - n)) {
+        shoal_tcp_abort(c);
+        return;
+    }
+    if (!e->paused && e->len > ECHO_PAUSE_AT) {
+        e->paused = true;
+        shoal_tcp_recv_pause(c);
+    }
+}
+
+static void tcp_writable(shoal_tcp_conn *c, void *arg) { flush(c, arg); }
+
+static void tcp_closed(shoal_tcp_conn *c, void *arg, enum tcp_close_reason why)
+{
+    (void)c, (void)why;
+    struct echo_conn *e = arg;
+    if (!e)
+        return;
+    free(e->pending);
+    free(e);
+}
+
+static const struct tcp_callbacks echo_tcp = {
+    .accepted = tcp_accepted, .recv = tcp_recv, .writable = tcp_writable, .closed = tcp_closed,
 };
 
 static void echo(void *arg, uint32_t src, uint16_t sport, uint16_t dport, const uint8_t *data, size_t len)
@@ -88,11 +185,12 @@ void app_main(int argc, char **argv)
         }
         return;
     }
-    if (shoal_udp_bind(c.port, echo, 0) < 0 || (c.stats_port && shoal_udp_bind(c.stats_port, stats, 0) < 0)) {
+    if (shoal_udp_bind(c.port, echo, 0) < 0 || (c.stats_port && shoal_udp_bind(c.stats_port, stats, 0) < 0) ||
+        shoal_tcp_listen(c.port, &echo_tcp, 0) < 0) {
         shoal_print("echo: cannot bind UDP port %u on shard %u\n", c.port, shard_id());
         shoal_exit(1);
     }
     if (shard_id() == 0)
-        shoal_print("echo: UDP port %u on %u shards, address %u.%u.%u.%u%s\n", c.port, shard_count(), info.ip >> 24,
+        shoal_print("echo: TCP and UDP port %u on %u shards, address %u.%u.%u.%u%s\n", c.port, shard_count(), info.ip >> 24,
                     info.ip >> 16 & 255, info.ip >> 8 & 255, info.ip & 255, info.configured ? "" : " (none yet)");
 }

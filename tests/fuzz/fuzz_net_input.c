@@ -1,6 +1,6 @@
 /*
  * The stack's whole input path (Ethernet, ARP, IPv4 with reassembly,
- * ICMP, UDP) on arbitrary frames, in a host environment: what the stack
+ * ICMP, UDP, TCP) on arbitrary frames, in a host environment: what the stack
  * sends is checked for sanity and freed, messages to "other shards" go to
  * a second stack, and the clock moves as the input says.
  */
@@ -16,6 +16,14 @@
 #include "../../net/udp.c"
 #include "../../net/checksum.c"
 #include "../../net/ip_reass.c"
+#include "../../net/toeplitz.c"
+#include "../../kernel/timer_wheel.c"
+#include "../../net/tcp_isn.c"
+#include "../../net/tcp_conn.c"
+#include "../../net/tcp_input.c"
+#include "../../net/tcp_output.c"
+#include "../../net/tcp_timer.c"
+#include "../../net/tcp_cc.c"
 
 static uint64_t fake_now;
 static struct net_stack stacks[2];
@@ -36,6 +44,15 @@ void netbuf_free(struct netbuf *b)
         free(b);
         b = f;
     }
+}
+
+/* ipv4.c's LRO path (chained frames) needs it; drivers/netdev.c has the kernel's. */
+uint32_t netbuf_frame_len(const struct netbuf *b)
+{
+    uint32_t n = 0;
+    for (; b; b = b->frag)
+        n += b->len;
+    return n;
 }
 
 static void env_send(struct net_stack *ns, struct netbuf *f)
@@ -123,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (unsigned k = 0; k < ARP_CACHE_SIZE; k++)
             drop_pending(&stacks[i], &stacks[i].arp[k]);
         ip_reass_clear(&stacks[i].reass);
+        tcp_fini(&stacks[i]);
     }
     return 0;
 }

@@ -16,7 +16,7 @@ STATS_PORT = 9999
 def echo_guest(ns, smp, machine):
     g = Guest(ns, image("echo"), smp=smp, machine=machine,
               cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -s {STATS_PORT}")
-    assert g.wait_for("echo: UDP port 7"), f"echo did not come up; console:\n{g.tail()}"
+    assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up; console:\n{g.tail()}"
     return g
 
 def stats(ns):

@@ -1,0 +1,89 @@
+/*
+ * TCP (RFC 9293) for one shard's stack. Connections belong to the shard
+ * whose flow hash they have; everything here runs on that shard, so
+ * nothing locks. Callback style: the application gets accepted/recv/
+ * writable/closed calls on the connection's shard and never blocks.
+ *
+ * Output goes through ipv4_send_netbuf(); time and timers come from the
+ * stack's environment (struct net_env), so the same code runs in the
+ * kernel and under the host test interpreter with a virtual clock.
+ */
+#ifndef NET_TCP_H
+#define NET_TCP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct net_stack;
+struct ip_info;
+struct tcp_conn;
+struct netbuf;
+
+/* Why a connection ended (closed callback). */
+enum tcp_close_reason {
+    TCP_CLOSED_NORMAL,      /* both sides finished (FIN exchange), or the app closed after the peer */
+    TCP_CLOSED_RESET,       /* the peer sent RST */
+    TCP_CLOSED_TIMEOUT,     /* retransmissions or keepalives gave up */
+    TCP_CLOSED_ABORTED,     /* tcp_abort() */
+    TCP_CLOSED_REFUSED,     /* active open answered by RST */
+};
+
+struct tcp_callbacks {
+    /* Passive open completed (listener's arg); set the connection's own arg with tcp_set_arg. */
+    void (*accepted)(struct tcp_conn *c, void *listener_arg);
+    /* Active open completed. */
+    void (*connected)(struct tcp_conn *c, void *arg);
+    /* In-order data; valid during the call only. len == 0: the peer sent FIN (no more data). */
+    void (*recv)(struct tcp_conn *c, void *arg, const uint8_t *data, size_t len);
+    /* The send buffer has room again after tcp_send() took less than asked. */
+    void (*writable)(struct tcp_conn *c, void *arg);
+    /* The connection is gone after this returns; c must not be used again. */
+    void (*closed)(struct tcp_conn *c, void *arg, enum tcp_close_reason why);
+};
+
+struct tcp_stats {
+    uint64_t segs_in, segs_out, retransmits, bad_checksum, bad_header, rst_in, rst_out;
+    uint64_t challenge_acks, listen_overflows, syn_cookies_sent, syn_cookies_ok, conns_opened, conns_closed;
+    uint64_t out_of_order, dup_acks, fast_retransmits, timeouts, time_wait;
+    uint64_t rcv_dropped;        /* bytes beyond a held buffer (should stay 0: the window prevents it) */
+};
+
+/* Set up / tear down the TCP part of a shard's stack (called by net_stack_init and tests). */
+bool tcp_init(struct net_stack *ns);
+void tcp_fini(struct net_stack *ns);
+
+/* A segment for this shard; l4 = TCP header + payload, len bytes, checksum not yet verified unless
+   ip->csum_flags says so. */
+void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4, size_t len);
+
+/* Listen on port on this shard (an app listens on every shard, like SO_REUSEPORT). 0 or -1. */
+int tcp_listen(struct net_stack *ns, uint16_t port, const struct tcp_callbacks *cb, void *arg);
+/* Active open from this shard (the ephemeral port is chosen so the flow hashes to this shard). */
+struct tcp_conn *tcp_connect(struct net_stack *ns, uint32_t dst, uint16_t port, const struct tcp_callbacks *cb,
+                             void *arg);
+void tcp_set_arg(struct tcp_conn *c, void *arg);
+/* Copies up to len bytes into the send buffer; returns how many it took (writable() follows when it took less). */
+size_t tcp_send(struct tcp_conn *c, const void *data, size_t len);
+size_t tcp_send_space(const struct tcp_conn *c);
+/* Graceful close: FIN after everything buffered has been sent. Data may still arrive until the peer's FIN. */
+void tcp_close(struct tcp_conn *c);
+/* Send RST and forget the connection; closed(TCP_CLOSED_ABORTED) runs before this returns. */
+void tcp_abort(struct tcp_conn *c);
+void tcp_set_nodelay(struct tcp_conn *c, bool on);
+/*
+ * Receive flow control: while paused, in-order data stays in the
+ * connection's buffer and the advertised window shrinks, so a fast sender
+ * is held back instead of the app buffering without bound. Resume hands
+ * the held data over (recv calls, possibly several) and reopens the window.
+ */
+void tcp_recv_pause(struct tcp_conn *c);
+void tcp_recv_resume(struct tcp_conn *c);
+/* RFC 1122 §4.2.3.6 keep-alive, off by default; 0 keeps the current idle time / probe interval. */
+void tcp_set_keepalive(struct tcp_conn *c, bool on, uint64_t idle_ns, uint64_t intvl_ns);
+/* Per-shard limits: connections in the table (beyond it, SYNs are refused with RST) and half-open
+   connections per listener (beyond it, SYNs are dropped). */
+void tcp_set_limits(struct net_stack *ns, unsigned max_conns, unsigned syn_backlog);
+/* Peer address of the connection. */
+void tcp_peer(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
+const struct tcp_stats *tcp_get_stats(const struct net_stack *ns);
+#endif

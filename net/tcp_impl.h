@@ -1,0 +1,207 @@
+/*
+ * TCP internals shared by the net/tcp_*.c files: the per-shard table,
+ * the connection control block, sequence arithmetic. Not for apps.
+ */
+#ifndef NET_TCP_IMPL_H
+#define NET_TCP_IMPL_H
+#include "tcp.h"
+#include "stack.h"
+
+#define TCP_HLEN            20
+#define TCP_MSL_NS          (30ULL * 1000000000ULL)     /* RFC 9293 suggests 2 min; Linux's TIME-WAIT is 60 s total */
+#define TCP_TIME_WAIT_NS    (2 * TCP_MSL_NS)
+#define TCP_SNDBUF          (64u * 1024)                 /* power of two: the ring masks with it */
+#define TCP_RCVBUF          (256u * 1024)
+#define TCP_RCV_WSCALE      7                            /* lets the window grow to 8 MiB later */
+#define TCP_DEFAULT_MSS     536                          /* RFC 9293 §3.7.1 when the peer sends none */
+#define TCP_INIT_CWND_SEGS  10                           /* RFC 6928 */
+#define TCP_RTO_INIT_NS     (1000ULL * 1000000ULL)       /* RFC 6298 §2.1 */
+/* Linux's floor rather than RFC 6298's 1 s: our peers are mostly on the same LAN or DC, where 1 s stalls
+   dominate tail latency, and Linux has shown 200 ms to be safe in practice. */
+#define TCP_RTO_MIN_NS      (200ULL * 1000000ULL)
+#define TCP_RTO_MAX_NS      (60ULL * 1000000000ULL)
+#define TCP_DELACK_NS       (40ULL * 1000000ULL)
+#define TCP_MAX_RETRIES     15
+#define TCP_SYN_RETRIES     6
+#define TCP_SYNACK_RETRIES  5
+#define TCP_OOO_MAX_SEGS    64
+#define TCP_CHALLENGE_ACKS_PER_SEC 10                   /* RFC 5961 §7; Linux's old default was 100 */
+#define TCP_HASH_BUCKETS    1024
+#define TCP_MAX_LISTENERS   16
+#define TCP_DEFAULT_MAX_CONNS 16384
+#define TCP_DEFAULT_BACKLOG 128
+#define TCP_KEEPALIVE_IDLE_NS (7200ULL * 1000000000ULL) /* RFC 1122 §4.2.3.6: at least two hours */
+#define TCP_KEEPALIVE_INTVL_NS (75ULL * 1000000000ULL)
+#define TCP_KEEPALIVE_PROBES 9
+
+/* Header flags */
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_PSH 0x08
+#define TH_ACK 0x10
+#define TH_URG 0x20
+
+enum tcp_state {
+    TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1,
+    TCPS_FIN_WAIT_2, TCPS_CLOSE_WAIT, TCPS_CLOSING, TCPS_LAST_ACK, TCPS_TIME_WAIT,
+};
+
+/* Sequence-space comparisons, valid across wrap for distances below 2^31. */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_leq(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool seq_geq(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+static inline uint32_t tcp_min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
+
+struct tcp_conn;
+
+/* Congestion control: window growth and reaction to loss. Recovery bookkeeping stays in tcp_input.c. */
+struct tcp_cc_ops {
+    const char *name;
+    void (*init)(struct tcp_conn *c);
+    void (*on_ack)(struct tcp_conn *c, uint32_t acked);      /* new data acknowledged, outside recovery */
+    uint32_t (*ssthresh)(struct tcp_conn *c);               /* on loss (fast retransmit or timeout) */
+};
+extern const struct tcp_cc_ops tcp_newreno;
+
+/* A parsed segment. */
+struct tcp_seg {
+    uint32_t seq, ack, len;       /* len: payload bytes (SYN/FIN not counted) */
+    uint16_t sport, dport, win;
+    uint8_t flags;
+    const uint8_t *data;
+    /* options (SYN only matters) */
+    uint16_t mss;
+    uint8_t wscale;
+    bool has_mss, has_wscale, sack_ok;
+};
+
+struct tcp_ooo {
+    struct tcp_ooo *next;
+    uint32_t seq, len;
+    uint8_t data[];
+};
+
+struct tcp_listener {
+    uint16_t port;
+    bool used;
+    unsigned half_open;           /* SYN-RECEIVED connections born here */
+    const struct tcp_callbacks *cb;
+    void *arg;
+};
+
+enum { TT_RTX, TT_PERSIST, TT_DELACK, TT_KEEPALIVE, TT_COUNT };
+
+struct tcp_conn {
+    struct tcp_conn *hnext;       /* hash chain */
+    struct net_stack *ns;
+    struct tcp_listener *listener; /* SYN-RECEIVED from a passive open; NULL afterwards */
+    enum tcp_state state;
+    uint32_t lip, rip;
+    uint16_t lport, rport;
+    const struct tcp_callbacks *cb;
+    void *arg;
+
+    /* send side (RFC 9293 §3.3.1 names) */
+    uint32_t iss, snd_una, snd_nxt, snd_max, snd_wl1, snd_wl2;
+    uint32_t snd_wnd, max_snd_wnd;
+    uint8_t snd_wscale, rcv_wscale;
+    uint16_t mss;                 /* effective send MSS */
+    uint8_t *sbuf;                /* ring: byte at sequence buf_seq is at sbuf[sbuf_head] */
+    uint32_t sbuf_head, sbuf_len, buf_seq;
+    bool fin_queued;              /* the app closed: FIN follows the buffered data */
+    bool nodelay, want_writable;
+
+    /* receive side */
+    uint32_t irs, rcv_nxt, rcv_adv;  /* rcv_adv: right edge last advertised */
+    struct tcp_ooo *ooo;
+    uint32_t ooo_bytes, ooo_segs;
+    uint8_t delack_segs;          /* data segments received since our last ACK */
+    /* In-order data the app has not taken (tcp_recv_pause): it shrinks the window we advertise. */
+    uint8_t *held;
+    uint32_t held_len;
+    bool rcv_paused, fin_held;
+    bool ack_now;                 /* an ACK must go out before this input returns */
+
+    /* RTT and retransmission (RFC 6298) */
+    uint64_t srtt_ns, rttvar_ns, rto_ns;
+    bool rtt_valid, rtt_timing;
+    uint32_t rtt_seq;
+    uint64_t rtt_start_ns;
+    uint8_t retries, persist_backoff, ka_probes;
+
+    /* congestion control (RFC 5681, RFC 6582) */
+    const struct tcp_cc_ops *cc;
+    uint32_t cwnd, ssthresh, recover, dupacks, bytes_acked;
+    bool in_recovery;
+
+    bool keepalive;
+    uint64_t ka_idle_ns, ka_intvl_ns, last_rx_ns;
+
+    struct timer timers[TT_COUNT];
+    uint8_t armed;                /* bit per TT_*: armed by us and not yet fired or cancelled */
+    unsigned busy;                /* nesting depth of stack frames using c */
+    bool dead;                    /* closed; freed when busy drops to zero */
+};
+
+struct tcp_stack {
+    struct net_stack *ns;
+    uint8_t key[16];              /* SipHash key: ISNs and the table's hash */
+    struct tcp_conn *buckets[TCP_HASH_BUCKETS];
+    struct tcp_listener listeners[TCP_MAX_LISTENERS];
+    unsigned nconns, max_conns, backlog;
+    uint16_t next_port;
+    /* RFC 5961 §7 challenge ACK limit: a per-second budget for the shard */
+    uint64_t challenge_epoch_ns;
+    unsigned challenge_count;
+    struct tcp_stats stats;
+};
+
+/* tcp_isn.c */
+uint64_t tcp_siphash(const uint8_t key[16], const uint8_t *in, size_t n);
+uint32_t tcp_isn(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
+                 uint64_t now_ns);
+
+/* tcp_conn.c */
+struct tcp_conn *tcp_lookup(struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+struct tcp_listener *tcp_find_listener(struct tcp_stack *ts, uint16_t port);
+struct tcp_conn *tcp_conn_new(struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+void tcp_conn_hold(struct tcp_conn *c);
+void tcp_conn_release(struct tcp_conn *c);
+/* Ends the connection: timers off, out of the table, closed(why) if the app still has it. */
+void tcp_conn_finish(struct tcp_conn *c, enum tcp_close_reason why, bool tell_app);
+void tcp_enter_time_wait(struct tcp_conn *c);
+void tcp_deliver_closed(struct tcp_conn *c, enum tcp_close_reason why);
+
+/* tcp_output.c */
+void tcp_output(struct tcp_conn *c);
+void tcp_send_ack(struct tcp_conn *c);
+void tcp_send_syn(struct tcp_conn *c);
+void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s);
+void tcp_send_rst_conn(struct tcp_conn *c);
+void tcp_send_challenge_ack(struct tcp_conn *c);
+void tcp_retransmit_first(struct tcp_conn *c);
+void tcp_send_probe(struct tcp_conn *c, bool keepalive);
+uint32_t tcp_flight(const struct tcp_conn *c);
+uint32_t tcp_fin_seq(const struct tcp_conn *c);
+bool tcp_fin_sent(const struct tcp_conn *c);
+
+/* tcp_timer.c */
+void tcp_timer_arm(struct tcp_conn *c, unsigned which, uint64_t after_ns);
+void tcp_timer_cancel(struct tcp_conn *c, unsigned which);
+void tcp_timers_init(struct tcp_conn *c);
+void tcp_timers_cancel_all(struct tcp_conn *c);
+void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt_ns);
+void tcp_arm_rtx(struct tcp_conn *c);
+
+/* tcp_input.c */
+void tcp_ooo_free(struct tcp_conn *c);
+
+static inline struct tcp_stack *tcp_of(const struct tcp_conn *c) { return c->ns->tcp; }
+static inline uint64_t tcp_now(const struct tcp_conn *c) { return c->ns->env->now_ns(); }
+/* Held data may exceed TCP_RCVBUF by less than one window-scale unit (the window field rounds up). */
+#define TCP_HELD_CAP (TCP_RCVBUF + (1u << 14))
+uint32_t tcp_rcv_free(const struct tcp_conn *c);
+#endif

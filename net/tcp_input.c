@@ -1,0 +1,639 @@
+/*
+ * Segment arrival (RFC 9293 §3.10.7) in the RFC's order: LISTEN and
+ * SYN-SENT first, then for synchronized states the sequence test, RST
+ * (RFC 5961 §3), SYN (RFC 5961 §4), ACK (RFC 5961 §5, RFC 5681,
+ * RFC 6582), data with the out-of-order queue, FIN. Callbacks may
+ * close or abort the connection; after each one the connection's
+ * `dead` flag is checked before it is touched again.
+ */
+#include "tcp_impl.h"
+#include "checksum.h"
+#include "../kernel/malloc.h"
+#include "../kernel/string.h"
+
+#define TCP_MIN_MSS 64            /* a peer's tiny MSS option must not turn one write into thousands of segments */
+
+static void parse_options(struct tcp_seg *s, const uint8_t *o, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t kind = o[i];
+        if (kind == 0)
+            return;
+        if (kind == 1) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= n || o[i + 1] < 2 || i + o[i + 1] > n)
+            return;
+        uint8_t olen = o[i + 1];
+        if (kind == 2 && olen == 4) {
+            s->mss = rd16(o + i + 2);
+            s->has_mss = true;
+        } else if (kind == 3 && olen == 3) {
+            s->wscale = o[i + 2] > 14 ? 14 : o[i + 2];   /* RFC 7323 §2.3 */
+            s->has_wscale = true;
+        } else if (kind == 4 && olen == 2) {
+            s->sack_ok = true;
+        }
+        i += olen;
+    }
+}
+
+static bool parse(const uint8_t *l4, size_t len, struct tcp_seg *s)
+{
+    if (len < TCP_HLEN)
+        return false;
+    size_t doff = (size_t)(l4[12] >> 4) * 4;
+    if (doff < TCP_HLEN || doff > len)
+        return false;
+    memset(s, 0, sizeof *s);
+    s->sport = rd16(l4);
+    s->dport = rd16(l4 + 2);
+    s->seq = rd32(l4 + 4);
+    s->ack = rd32(l4 + 8);
+    s->flags = l4[13] & 0x3F;
+    s->win = rd16(l4 + 14);
+    s->data = l4 + doff;
+    s->len = (uint32_t)(len - doff);
+    if (s->flags & TH_SYN)
+        parse_options(s, l4 + TCP_HLEN, doff - TCP_HLEN);
+    return s->sport && s->dport;
+}
+
+static bool tcp_checksum_ok(const struct ip_info *ip, const uint8_t *l4, size_t len)
+{
+    if (ip->csum_flags & (NETBUF_CSUM_VALID | NETBUF_CSUM_PARTIAL))
+        return true;
+    return csum_finish(csum_add(csum_pseudo(ip->src, ip->dst, IPPROTO_TCP, (uint32_t)len), l4, len)) == 0;
+}
+
+/* --- out-of-order queue: sorted, non-overlapping, bounded --- */
+
+void tcp_ooo_free(struct tcp_conn *c)
+{
+    while (c->ooo) {
+        struct tcp_ooo *o = c->ooo;
+        c->ooo = o->next;
+        free(o);
+    }
+    c->ooo_bytes = c->ooo_segs = 0;
+}
+
+static void ooo_insert(struct tcp_conn *c, uint32_t seq, const uint8_t *data, uint32_t len)
+{
+    uint32_t end = seq + len;
+    struct tcp_ooo **p = &c->ooo;
+    /* Skip blocks wholly before; clip our start against one that overlaps it. */
+    while (*p && seq_leq((*p)->seq + (*p)->len, seq))
+        p = &(*p)->next;
+    if (*p && seq_leq((*p)->seq, seq)) {
+        uint32_t pend = (*p)->seq + (*p)->len;
+        if (seq_geq(pend, end))
+            return;               /* a duplicate */
+        data += pend - seq;
+        seq = pend;
+        p = &(*p)->next;
+    }
+    /* Drop blocks we cover wholly; clip our end against one that starts inside us. */
+    while (*p && seq_leq((*p)->seq + (*p)->len, end)) {
+        struct tcp_ooo *dead = *p;
+        *p = dead->next;
+        c->ooo_bytes -= dead->len;
+        c->ooo_segs--;
+        free(dead);
+    }
+    if (*p && seq_lt((*p)->seq, end))
+        end = (*p)->seq;
+    len = end - seq;
+    if (!len || c->ooo_segs >= TCP_OOO_MAX_SEGS || c->ooo_bytes + len > TCP_RCVBUF)
+        return;
+    struct tcp_ooo *n = malloc(sizeof *n + len);
+    if (!n)
+        return;
+    n->seq = seq;
+    n->len = len;
+    memcpy(n->data, data, len);
+    n->next = *p;
+    *p = n;
+    c->ooo_bytes += len;
+    c->ooo_segs++;
+}
+
+/* Keep in-order data (or the FIN, len 0) for tcp_recv_resume(); the window guarantees it fits. */
+static void hold(struct tcp_conn *c, const uint8_t *data, uint32_t len)
+{
+    if (!len) {
+        c->fin_held = true;
+        return;
+    }
+    if (!c->held && !(c->held = malloc(TCP_HELD_CAP))) {
+        tcp_of(c)->stats.rcv_dropped += len;
+        return;
+    }
+    uint32_t n = tcp_min32(len, TCP_HELD_CAP - c->held_len);
+    memcpy(c->held + c->held_len, data, n);
+    c->held_len += n;
+    tcp_of(c)->stats.rcv_dropped += len - n;
+}
+
+static void deliver(struct tcp_conn *c, const uint8_t *data, uint32_t len)
+{
+    c->rcv_nxt += len;
+    if (c->rcv_paused || c->held_len || c->fin_held) {
+        hold(c, data, len);
+        return;
+    }
+    if (c->cb && c->cb->recv)
+        c->cb->recv(c, c->arg, data, len);
+}
+
+/* After in-order data: whatever the queue now continues. */
+static void ooo_drain(struct tcp_conn *c)
+{
+    while (c->ooo && !c->dead && seq_leq(c->ooo->seq, c->rcv_nxt)) {
+        struct tcp_ooo *o = c->ooo;
+        c->ooo = o->next;
+        c->ooo_bytes -= o->len;
+        c->ooo_segs--;
+        uint32_t skip = c->rcv_nxt - o->seq;
+        if (skip < o->len)
+            deliver(c, o->data + skip, o->len - skip);
+        free(o);
+    }
+}
+
+/* --- LISTEN --- */
+
+static uint16_t clamp_mss(const struct net_stack *ns, const struct tcp_seg *s)
+{
+    uint32_t mss = s->has_mss ? s->mss : TCP_DEFAULT_MSS;
+    uint32_t ours = (uint32_t)ns->cfg.mtu - 40;
+    mss = mss > ours ? ours : mss;
+    return (uint16_t)(mss < TCP_MIN_MSS ? TCP_MIN_MSS : mss);
+}
+
+/* What the peer's SYN tells us: its ISN, MSS, whether both sides scale windows. */
+static void take_syn(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    c->irs = s->seq;
+    c->rcv_nxt = s->seq + 1;
+    c->rcv_adv = c->rcv_nxt + tcp_min32(TCP_RCVBUF, 65535);   /* what our SYN (unscaled) offered */
+    c->mss = clamp_mss(c->ns, s);
+    if (s->has_wscale && c->rcv_wscale) {
+        c->snd_wscale = s->wscale;
+    } else {
+        c->snd_wscale = 0;
+        c->rcv_wscale = 0;
+    }
+    c->snd_wnd = s->win;          /* never scaled in a SYN (RFC 7323 §2.2) */
+    c->max_snd_wnd = s->win;
+    c->snd_wl1 = s->seq;
+    c->snd_wl2 = s->ack;
+}
+
+static void listen_input(struct tcp_stack *ts, struct tcp_listener *l, const struct ip_info *ip,
+                         const struct tcp_seg *s)
+{
+    if (s->flags & TH_RST)
+        return;
+    if (s->flags & TH_ACK) {
+        tcp_send_rst_for(ts->ns, ip, s);
+        return;
+    }
+    if (!(s->flags & TH_SYN))
+        return;
+    if (l->half_open >= ts->backlog) {
+        ts->stats.listen_overflows++;   /* dropped: the peer retries, as with Linux without cookies */
+        return;
+    }
+    struct tcp_conn *c = tcp_conn_new(ts, ip->dst, s->dport, ip->src, s->sport);
+    if (!c) {
+        ts->stats.listen_overflows++;
+        tcp_send_rst_for(ts->ns, ip, s);
+        return;
+    }
+    c->listener = l;
+    l->half_open++;
+    c->cb = l->cb;
+    c->arg = l->arg;
+    c->rcv_wscale = TCP_RCV_WSCALE;
+    take_syn(c, s);
+    c->state = TCPS_SYN_RECEIVED;
+    c->last_rx_ns = tcp_now(c);
+    tcp_send_syn(c);
+}
+
+/* --- SYN-SENT --- */
+
+static void established(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    c->state = c->fin_queued ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED;
+    c->retries = 0;
+    c->cc->init(c);
+    c->snd_wl1 = s->seq;
+    c->snd_wl2 = s->ack;
+    if (c->keepalive)
+        tcp_timer_arm(c, TT_KEEPALIVE, c->ka_idle_ns);
+}
+
+static void rtt_check(struct tcp_conn *c, uint32_t ack)
+{
+    if (c->rtt_timing && seq_geq(ack, c->rtt_seq)) {
+        c->rtt_timing = false;
+        tcp_rtt_sample(c, tcp_now(c) - c->rtt_start_ns);
+    }
+}
+
+static void syn_sent_input(struct tcp_conn *c, const struct ip_info *ip, const struct tcp_seg *s)
+{
+    bool ack = s->flags & TH_ACK;
+    if (ack && (seq_leq(s->ack, c->iss) || seq_gt(s->ack, c->snd_max))) {
+        tcp_send_rst_for(c->ns, ip, s);
+        return;
+    }
+    if (s->flags & TH_RST) {
+        if (ack) {
+            tcp_of(c)->stats.rst_in++;
+            tcp_conn_finish(c, TCP_CLOSED_REFUSED, true);
+        }
+        return;
+    }
+    if (!(s->flags & TH_SYN))
+        return;
+    take_syn(c, s);
+    if (!ack) {
+        /* Simultaneous open (RFC 9293 §3.5): answer with SYN,ACK from the same ISN. */
+        c->state = TCPS_SYN_RECEIVED;
+        tcp_send_syn(c);
+        return;
+    }
+    c->snd_una = s->ack;
+    rtt_check(c, s->ack);
+    tcp_timer_cancel(c, TT_RTX);
+    established(c, s);
+    /* Data in the SYN,ACK is not taken: ACKing only the SYN makes the peer send it again. */
+    tcp_send_ack(c);
+    if (c->cb && c->cb->connected)
+        c->cb->connected(c, c->arg);
+}
+
+/* --- synchronized states --- */
+
+/* What the peer may send beyond rcv_nxt: what we advertised, or more if the buffer has room now. */
+static uint32_t rcv_wnd(const struct tcp_conn *c)
+{
+    uint32_t advertised = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    uint32_t now = tcp_min32(tcp_rcv_free(c), (uint32_t)65535 << c->rcv_wscale);
+    return advertised > now ? advertised : now;
+}
+
+static bool in_window(uint32_t x, uint32_t start, uint32_t wnd) { return seq_geq(x, start) && seq_lt(x, start + wnd); }
+
+/* RFC 9293 §3.10.7.4, first check. */
+static bool acceptable(const struct tcp_conn *c, const struct tcp_seg *s)
+{
+    uint32_t seg_len = s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN);
+    uint32_t wnd = rcv_wnd(c);
+    if (seg_len == 0)
+        return wnd ? in_window(s->seq, c->rcv_nxt, wnd) : s->seq == c->rcv_nxt;
+    return wnd && (in_window(s->seq, c->rcv_nxt, wnd) || in_window(s->seq + seg_len - 1, c->rcv_nxt, wnd));
+}
+
+static void on_unacceptable(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (s->flags & TH_RST)
+        return;
+    if (c->state == TCPS_SYN_RECEIVED && (s->flags & TH_SYN) && s->seq == c->irs) {
+        tcp_send_syn(c);          /* our SYN,ACK was lost */
+        return;
+    }
+    if (s->flags & TH_SYN) {
+        tcp_send_challenge_ack(c);
+        return;
+    }
+    if (c->state == TCPS_TIME_WAIT && (s->flags & TH_FIN))
+        tcp_timer_arm(c, TT_RTX, TCP_TIME_WAIT_NS);   /* retransmitted FIN: restart 2 MSL */
+    c->ack_now = true;
+}
+
+static void on_rst(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (s->seq != c->rcv_nxt) {
+        tcp_send_challenge_ack(c);   /* RFC 5961 §3.2: in window but not exact */
+        return;
+    }
+    tcp_of(c)->stats.rst_in++;
+    if (c->state == TCPS_SYN_RECEIVED && !c->listener) {
+        tcp_conn_finish(c, TCP_CLOSED_REFUSED, true);
+        return;
+    }
+    /* A passive SYN-RECEIVED goes back to LISTEN: the listener still stands, the app never saw it. */
+    tcp_conn_finish(c, TCP_CLOSED_RESET, true);
+}
+
+static void notify_accepted(struct tcp_conn *c)
+{
+    struct tcp_listener *l = c->listener;
+    if (l) {
+        l->half_open--;
+        c->listener = 0;
+        if (c->cb && c->cb->accepted)
+            c->cb->accepted(c, l->arg);
+    } else if (c->cb && c->cb->connected) {
+        c->cb->connected(c, c->arg);
+    }
+}
+
+static void ring_consume(struct tcp_conn *c, uint32_t ack)
+{
+    if (!seq_gt(ack, c->buf_seq))
+        return;
+    uint32_t n = tcp_min32(ack - c->buf_seq, c->sbuf_len);
+    c->sbuf_head = (c->sbuf_head + n) & (TCP_SNDBUF - 1);
+    c->sbuf_len -= n;
+    c->buf_seq += n;
+}
+
+/* RFC 6582 §3.2 steps 3 (partial ACK) and 4 (full ACK); outside recovery, window growth. */
+static void congestion_on_new_ack(struct tcp_conn *c, uint32_t acked)
+{
+    if (!c->in_recovery) {
+        c->dupacks = 0;
+        c->cc->on_ack(c, acked);
+        return;
+    }
+    if (seq_geq(c->snd_una, c->recover)) {
+        uint32_t flight = c->snd_max - c->snd_una;
+        c->cwnd = tcp_min32(c->ssthresh, (flight > c->mss ? flight : c->mss) + c->mss);   /* RFC 6582 §3.2 (1) */
+        c->in_recovery = false;
+        c->dupacks = 0;
+        return;
+    }
+    tcp_retransmit_first(c);
+    c->cwnd = c->cwnd > acked ? c->cwnd - acked : 0;
+    if (acked >= c->mss)
+        c->cwnd += c->mss;
+    if (c->cwnd < c->mss)
+        c->cwnd = c->mss;
+}
+
+/* RFC 5681 §3.2 with the RFC 6582 guard against a second recovery for one window of losses. */
+static void on_dup_ack(struct tcp_conn *c)
+{
+    struct tcp_stack *ts = tcp_of(c);
+    ts->stats.dup_acks++;
+    c->dupacks++;
+    if (c->in_recovery) {
+        c->cwnd += c->mss;
+        return;
+    }
+    if (c->dupacks != 3 || !seq_gt(c->snd_una, c->recover))
+        return;
+    ts->stats.fast_retransmits++;
+    c->ssthresh = c->cc->ssthresh(c);
+    c->recover = c->snd_max;
+    c->in_recovery = true;
+    tcp_retransmit_first(c);
+    c->cwnd = c->ssthresh + 3u * c->mss;
+}
+
+static void update_window(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (!(seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_leq(c->snd_wl2, s->ack))))
+        return;
+    c->snd_wnd = (uint32_t)s->win << c->snd_wscale;
+    c->snd_wl1 = s->seq;
+    c->snd_wl2 = s->ack;
+    if (c->snd_wnd > c->max_snd_wnd)
+        c->max_snd_wnd = c->snd_wnd;
+    if (c->snd_wnd)
+        tcp_timer_cancel(c, TT_PERSIST);
+}
+
+/* Fifth check; false: drop the rest of the segment. */
+static bool process_ack(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (seq_gt(s->ack, c->snd_max) || seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) {
+        c->ack_now = true;        /* RFC 5961 §5 / RFC 9293: ACK of unsent data or far in the past */
+        return false;
+    }
+    if (seq_gt(s->ack, c->snd_una)) {
+        /* Our SYN takes a sequence number but no window: only data counts for congestion control. */
+        uint32_t acked = s->ack - c->snd_una - (c->snd_una == c->iss);
+        rtt_check(c, s->ack);
+        ring_consume(c, s->ack);
+        c->snd_una = s->ack;
+        if (seq_lt(c->snd_nxt, c->snd_una))
+            c->snd_nxt = c->snd_una;
+        c->retries = 0;
+        c->persist_backoff = 0;
+        congestion_on_new_ack(c, acked);
+        if (c->snd_una == c->snd_max)
+            tcp_timer_cancel(c, TT_RTX);
+        else
+            tcp_arm_rtx(c);
+    } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) &&
+               ((uint32_t)s->win << c->snd_wscale) == c->snd_wnd && c->snd_wnd && c->snd_una != c->snd_max) {
+        /* (A zero window is excluded: answers to window probes are not a sign of loss.) */
+        on_dup_ack(c);
+    }
+    update_window(c, s);
+    return true;
+}
+
+static bool our_fin_acked(const struct tcp_conn *c) { return tcp_fin_sent(c) && c->snd_una == tcp_fin_seq(c) + 1; }
+
+/* State changes our FIN's acknowledgement causes; false when the connection is finished. */
+static bool ack_state_changes(struct tcp_conn *c)
+{
+    if (!our_fin_acked(c))
+        return true;
+    switch (c->state) {
+    case TCPS_FIN_WAIT_1:
+        c->state = TCPS_FIN_WAIT_2;
+        return true;
+    case TCPS_CLOSING:
+        tcp_enter_time_wait(c);
+        return false;
+    case TCPS_LAST_ACK:
+        tcp_conn_finish(c, TCP_CLOSED_NORMAL, true);
+        return false;
+    default:
+        return true;
+    }
+}
+
+static bool receives_data(const struct tcp_conn *c)
+{
+    return c->state == TCPS_ESTABLISHED || c->state == TCPS_FIN_WAIT_1 || c->state == TCPS_FIN_WAIT_2;
+}
+
+/* Seventh check; returns whether the segment's FIN (if any) is now next in sequence. */
+static bool process_data(struct tcp_conn *c, struct tcp_seg *s)
+{
+    bool fin = s->flags & TH_FIN;
+    /* Trim what we already have, and what lies beyond the window (the FIN with it). */
+    if (seq_lt(s->seq, c->rcv_nxt)) {
+        uint32_t dup = tcp_min32(c->rcv_nxt - s->seq, s->len);
+        s->data += dup;
+        s->len -= dup;
+        s->seq += dup;
+    }
+    uint32_t room = rcv_wnd(c) - tcp_min32(s->seq - c->rcv_nxt, rcv_wnd(c));
+    if (s->len > room) {
+        s->len = room;
+        fin = false;
+    }
+    if (!s->len)
+        return fin && s->seq == c->rcv_nxt;
+    if (!receives_data(c))
+        return false;
+    c->last_rx_ns = tcp_now(c);
+    if (s->seq != c->rcv_nxt) {
+        tcp_of(c)->stats.out_of_order++;
+        ooo_insert(c, s->seq, s->data, s->len);
+        c->ack_now = true;        /* a duplicate ACK tells the sender about the hole */
+        return false;
+    }
+    bool filled_hole = c->ooo != 0;
+    deliver(c, s->data, s->len);
+    ooo_drain(c);
+    if (c->dead)
+        return false;
+    if (filled_hole || ++c->delack_segs >= 2)
+        c->ack_now = true;
+    else if (!(c->armed & (1u << TT_DELACK)))
+        tcp_timer_arm(c, TT_DELACK, TCP_DELACK_NS);
+    return fin && s->seq + s->len == c->rcv_nxt;
+}
+
+/* Eighth check: the peer's FIN, in sequence. */
+static void process_fin(struct tcp_conn *c)
+{
+    c->rcv_nxt++;
+    c->ack_now = true;
+    switch (c->state) {
+    case TCPS_SYN_RECEIVED:
+    case TCPS_ESTABLISHED:
+        c->state = TCPS_CLOSE_WAIT;
+        deliver(c, 0, 0);
+        return;
+    case TCPS_FIN_WAIT_1:
+        deliver(c, 0, 0);
+        if (c->dead)
+            return;
+        if (our_fin_acked(c))
+            tcp_enter_time_wait(c);
+        else
+            c->state = TCPS_CLOSING;
+        return;
+    case TCPS_FIN_WAIT_2:
+        deliver(c, 0, 0);
+        if (!c->dead)
+            tcp_enter_time_wait(c);
+        return;
+    case TCPS_TIME_WAIT:
+        tcp_timer_arm(c, TT_RTX, TCP_TIME_WAIT_NS);
+        return;
+    default:
+        return;
+    }
+}
+
+static void synchronized_input(struct tcp_conn *c, const struct ip_info *ip, struct tcp_seg *s)
+{
+    if (c->state == TCPS_TIME_WAIT && (s->flags & TH_RST))
+        return;                   /* RFC 1337 */
+    if (c->state == TCPS_SYN_RECEIVED && !c->listener && (s->flags & TH_SYN) && (s->flags & TH_ACK) &&
+        s->seq == c->irs && s->ack == c->snd_nxt) {
+        /* The peer's SYN,ACK in a simultaneous open: its SYN we have, its ACK completes ours. */
+        s->flags &= (uint8_t)~TH_SYN;
+        s->seq++;
+    }
+    if (!acceptable(c, s)) {
+        on_unacceptable(c, s);
+        return;
+    }
+    if (s->flags & TH_RST) {
+        on_rst(c, s);
+        return;
+    }
+    if (s->flags & TH_SYN) {
+        if (c->state == TCPS_SYN_RECEIVED && c->listener)
+            tcp_conn_finish(c, TCP_CLOSED_RESET, false);
+        else
+            tcp_send_challenge_ack(c);
+        return;
+    }
+    if (!(s->flags & TH_ACK))
+        return;
+    c->last_rx_ns = tcp_now(c);
+    c->ka_probes = 0;
+    if (c->state == TCPS_SYN_RECEIVED) {
+        if (!seq_gt(s->ack, c->snd_una) || seq_gt(s->ack, c->snd_max)) {
+            tcp_send_rst_for(c->ns, ip, s);
+            return;
+        }
+        established(c, s);
+        c->snd_wnd = (uint32_t)s->win << c->snd_wscale;
+        notify_accepted(c);
+        if (c->dead)
+            return;
+    }
+    if (!process_ack(c, s) || !ack_state_changes(c))
+        return;
+    if (c->want_writable && tcp_send_space(c)) {
+        c->want_writable = false;
+        if (c->cb && c->cb->writable)
+            c->cb->writable(c, c->arg);
+        if (c->dead)
+            return;
+    }
+    /* URG (sixth check) is ignored: urgent bytes are delivered inline like any others (RFC 6093). */
+    if (process_data(c, s) && !c->dead)
+        process_fin(c);
+}
+
+static void conn_input(struct tcp_conn *c, const struct ip_info *ip, struct tcp_seg *s)
+{
+    tcp_conn_hold(c);
+    if (c->state == TCPS_SYN_SENT)
+        syn_sent_input(c, ip, s);
+    else
+        synchronized_input(c, ip, s);
+    if (!c->dead) {
+        tcp_output(c);
+        if (c->ack_now)
+            tcp_send_ack(c);
+    }
+    tcp_conn_release(c);
+}
+
+void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4, size_t len)
+{
+    struct tcp_stack *ts = ns->tcp;
+    ns->stats.tcp_rx++;
+    if (!ts)
+        return;
+    ts->stats.segs_in++;
+    struct tcp_seg s;
+    if (ip->broadcast || !parse(l4, len, &s)) {
+        ts->stats.bad_header++;
+        return;
+    }
+    if (!tcp_checksum_ok(ip, l4, len)) {
+        ts->stats.bad_checksum++;
+        return;
+    }
+    struct tcp_conn *c = tcp_lookup(ts, ip->dst, s.dport, ip->src, s.sport);
+    if (c) {
+        conn_input(c, ip, &s);
+        return;
+    }
+    struct tcp_listener *l = tcp_find_listener(ts, s.dport);
+    if (l)
+        listen_input(ts, l, ip, &s);
+    else
+        tcp_send_rst_for(ns, ip, &s);
+}

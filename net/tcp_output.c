@@ -1,0 +1,285 @@
+/*
+ * Segment output: building headers and options, the send decision
+ * (window, congestion window, Nagle, sender SWS avoidance), ACKs, RSTs.
+ * Every segment is built in a fresh netbuf from the send ring; nothing
+ * sent is kept, so retransmission rebuilds from the ring.
+ */
+#include "tcp_impl.h"
+#include "checksum.h"
+#include "../kernel/string.h"
+
+uint32_t tcp_flight(const struct tcp_conn *c) { return c->snd_nxt - c->snd_una; }
+uint32_t tcp_fin_seq(const struct tcp_conn *c) { return c->buf_seq + c->sbuf_len; }
+bool tcp_fin_sent(const struct tcp_conn *c) { return c->fin_queued && seq_gt(c->snd_max, tcp_fin_seq(c)); }
+
+/* Our MSS option: what fits in one IPv4 packet on our link. */
+static uint16_t our_mss(const struct net_stack *ns) { return (uint16_t)(ns->cfg.mtu - 40); }
+
+uint32_t tcp_rcv_free(const struct tcp_conn *c) { return TCP_RCVBUF - tcp_min32(c->held_len, TCP_RCVBUF); }
+
+/*
+ * The window field: the free buffer space, which only data the app holds
+ * back (tcp_recv_pause) reduces. The right edge never moves left (RFC 9293
+ * §3.8.6.2.2), so it rounds up to the scale unit; and it moves right only by
+ * at least min(MSS, half the buffer), receiver SWS avoidance (RFC 1122 §4.2.3.3).
+ */
+static uint16_t window_field(struct tcp_conn *c, bool syn)
+{
+    if (syn) {
+        /* The SYN's window is never scaled (RFC 7323 §2.2); it is also the first right edge. */
+        uint32_t w = tcp_min32(TCP_RCVBUF, 65535);
+        c->rcv_adv = c->rcv_nxt + w;
+        return (uint16_t)w;
+    }
+    uint32_t unit = 1u << c->rcv_wscale;
+    uint32_t edge = c->rcv_nxt + tcp_rcv_free(c);
+    uint32_t step = tcp_min32(c->mss, TCP_RCVBUF / 2);
+    if (seq_lt(edge, c->rcv_adv) || (seq_gt(edge, c->rcv_adv) && edge - c->rcv_adv < step && c->held_len))
+        edge = c->rcv_adv;
+    uint32_t w = tcp_min32((edge - c->rcv_nxt + unit - 1) >> c->rcv_wscale, 65535);
+    if (seq_gt(c->rcv_nxt + (w << c->rcv_wscale), c->rcv_adv))
+        c->rcv_adv = c->rcv_nxt + (w << c->rcv_wscale);
+    return (uint16_t)w;
+}
+
+static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, struct netbuf *nb)
+{
+    uint32_t pseudo = csum_pseudo(src, dst, IPPROTO_TCP, nb->len);
+    if (ns->tx_csum_offload) {
+        nb->flags |= NETBUF_CSUM_PARTIAL;
+        nb->csum_start = 0;
+        nb->csum_offset = 16;
+        wr16(nb->data + 16, csum_fold(pseudo));
+    } else {
+        wr16(nb->data + 16, csum_finish(csum_add(pseudo, nb->data, nb->len)));
+    }
+    ns->tcp->stats.segs_out++;
+    ipv4_send_netbuf(ns, dst, IPPROTO_TCP, nb);
+}
+
+static void put_tcp_header(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+                       uint16_t win, unsigned optlen)
+{
+    wr16(h, sport);
+    wr16(h + 2, dport);
+    wr32(h + 4, seq);
+    wr32(h + 8, ack);
+    h[12] = (uint8_t)(((TCP_HLEN + optlen) / 4) << 4);
+    h[13] = flags;
+    wr16(h + 14, win);
+    wr16(h + 16, 0);
+    wr16(h + 18, 0);
+}
+
+/* MSS, then window scale when we use it; no SACK or timestamps until they are implemented. */
+static unsigned put_syn_options(const struct tcp_conn *c, uint8_t *o)
+{
+    o[0] = 2, o[1] = 4;
+    wr16(o + 2, our_mss(c->ns));
+    if (!c->rcv_wscale)
+        return 4;
+    o[4] = 1, o[5] = 3, o[6] = 3, o[7] = c->rcv_wscale;
+    return 8;
+}
+
+/* Copies len bytes of the send ring starting at sequence seq. */
+static void copy_from_ring(const struct tcp_conn *c, uint8_t *dst, uint32_t seq, uint32_t len)
+{
+    uint32_t pos = (c->sbuf_head + (seq - c->buf_seq)) & (TCP_SNDBUF - 1);
+    uint32_t first = tcp_min32(len, TCP_SNDBUF - pos);
+    memcpy(dst, c->sbuf + pos, first);
+    memcpy(dst + first, c->sbuf, len - first);
+}
+
+/* Every segment of a synchronized connection carries the latest ACK, so a pending delayed ACK is moot. */
+static void ack_sent(struct tcp_conn *c)
+{
+    c->delack_segs = 0;
+    c->ack_now = false;
+    tcp_timer_cancel(c, TT_DELACK);
+}
+
+static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
+{
+    struct netbuf *nb = netbuf_alloc();
+    if (!nb) {
+        c->ns->stats.no_memory++;
+        return;
+    }
+    bool syn = flags & TH_SYN;
+    unsigned optlen = syn ? put_syn_options(c, nb->data + TCP_HLEN) : 0;
+    uint32_t ack = (flags & TH_ACK) ? c->rcv_nxt : 0;
+    put_tcp_header(nb->data, c->lport, c->rport, seq, ack, flags, window_field(c, syn), optlen);
+    if (len)
+        copy_from_ring(c, nb->data + TCP_HLEN + optlen, seq, len);
+    nb->len = TCP_HLEN + optlen + len;
+    if (flags & TH_ACK)
+        ack_sent(c);
+    checksum_and_send(c->ns, c->lip, c->rip, nb);
+}
+
+void tcp_send_syn(struct tcp_conn *c)
+{
+    bool first = c->snd_max == c->iss;
+    uint8_t flags = TH_SYN | (c->state == TCPS_SYN_RECEIVED ? TH_ACK : 0);
+    send_segment(c, c->iss, flags, 0);
+    c->snd_nxt = c->snd_max = c->iss + 1;
+    if (first) {
+        c->rtt_timing = true;
+        c->rtt_seq = c->iss + 1;
+        c->rtt_start_ns = tcp_now(c);
+    } else {
+        c->rtt_timing = false;    /* Karn: no sample from a retransmitted SYN */
+        tcp_of(c)->stats.retransmits++;
+    }
+    tcp_arm_rtx(c);
+}
+
+void tcp_send_ack(struct tcp_conn *c)
+{
+    send_segment(c, c->snd_nxt, TH_ACK, 0);
+}
+
+void tcp_send_challenge_ack(struct tcp_conn *c)
+{
+    struct tcp_stack *ts = tcp_of(c);
+    uint64_t now = tcp_now(c);
+    if (now - ts->challenge_epoch_ns >= 1000000000ULL) {
+        ts->challenge_epoch_ns = now;
+        ts->challenge_count = 0;
+    }
+    if (ts->challenge_count >= TCP_CHALLENGE_ACKS_PER_SEC)
+        return;
+    ts->challenge_count++;
+    ts->stats.challenge_acks++;
+    tcp_send_ack(c);
+}
+
+void tcp_send_rst_conn(struct tcp_conn *c)
+{
+    tcp_of(c)->stats.rst_out++;
+    send_segment(c, c->snd_nxt, TH_RST | TH_ACK, 0);
+}
+
+/* RFC 9293 §3.10.7.1: a reset that the peer will accept for a segment that has no connection. */
+void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s)
+{
+    if (s->flags & TH_RST)
+        return;
+    struct netbuf *nb = netbuf_alloc();
+    if (!nb) {
+        ns->stats.no_memory++;
+        return;
+    }
+    if (s->flags & TH_ACK) {
+        put_tcp_header(nb->data, s->dport, s->sport, s->ack, 0, TH_RST, 0, 0);
+    } else {
+        uint32_t end = s->seq + s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN);
+        put_tcp_header(nb->data, s->dport, s->sport, 0, end, TH_RST | TH_ACK, 0, 0);
+    }
+    nb->len = TCP_HLEN;
+    ns->tcp->stats.rst_out++;
+    checksum_and_send(ns, ip->dst, ip->src, nb);
+}
+
+/* Sends [seq, seq+len) from the ring, with FIN when it ends where the FIN goes and we mean to send it. */
+static void send_data(struct tcp_conn *c, uint32_t seq, uint32_t len, bool fin)
+{
+    if (seq_lt(seq, c->snd_max))
+        tcp_of(c)->stats.retransmits++;
+    uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len && seq + len == tcp_fin_seq(c) ? TH_PSH : 0);
+    send_segment(c, seq, flags, len);
+}
+
+void tcp_retransmit_first(struct tcp_conn *c)
+{
+    if (c->snd_una == c->iss) {
+        tcp_send_syn(c);
+        return;
+    }
+    uint32_t data_end = tcp_fin_seq(c);
+    uint32_t len = seq_lt(c->snd_una, data_end) ? tcp_min32(data_end - c->snd_una, c->mss) : 0;
+    bool fin = tcp_fin_sent(c) && c->snd_una + len == data_end;
+    if (len || fin)
+        send_data(c, c->snd_una, len, fin);
+    c->rtt_timing = false;
+    tcp_arm_rtx(c);
+}
+
+/* Zero-window probe (one byte beyond the window, RFC 9293 §3.8.6.1) or keepalive (one old byte's sequence). */
+void tcp_send_probe(struct tcp_conn *c, bool keepalive)
+{
+    if (keepalive) {
+        send_segment(c, c->snd_una - 1, TH_ACK, 0);
+        return;
+    }
+    if (c->sbuf_len == 0 || seq_lt(c->snd_una, c->buf_seq))
+        return;
+    send_segment(c, c->snd_una, TH_ACK, 1);
+    c->snd_max = seq_max(c->snd_max, c->snd_una + 1);
+}
+
+static bool synchronized(const struct tcp_conn *c)
+{
+    switch (c->state) {
+    case TCPS_ESTABLISHED:
+    case TCPS_FIN_WAIT_1:
+    case TCPS_CLOSE_WAIT:
+    case TCPS_CLOSING:
+    case TCPS_LAST_ACK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Nagle (RFC 896) and sender SWS avoidance (RFC 1122 §4.2.3.4) in one decision. */
+static bool worth_sending(const struct tcp_conn *c, uint32_t len, uint32_t avail, bool fin)
+{
+    if (len == c->mss || fin)
+        return len > 0 || fin;
+    if (len == 0)
+        return false;
+    if (tcp_flight(c) == 0)
+        return true;
+    if (c->nodelay && len == avail)
+        return true;
+    return c->max_snd_wnd && len >= c->max_snd_wnd / 2;
+}
+
+void tcp_output(struct tcp_conn *c)
+{
+    if (c->dead || !synchronized(c))
+        return;
+    for (;;) {
+        uint32_t data_end = tcp_fin_seq(c);
+        uint32_t avail = seq_lt(c->snd_nxt, data_end) ? data_end - c->snd_nxt : 0;
+        uint32_t wnd = tcp_min32(c->snd_wnd, c->cwnd), flight = tcp_flight(c);
+        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        uint32_t len = tcp_min32(tcp_min32(avail, c->mss), usable);
+        bool fin = c->fin_queued && len == avail && c->snd_nxt + len == data_end;
+        if (!worth_sending(c, len, avail, fin))
+            break;
+        bool new_data = seq_geq(c->snd_nxt, c->snd_max);
+        send_data(c, c->snd_nxt, len, fin);
+        if (new_data && !c->rtt_timing && len) {
+            c->rtt_timing = true;
+            c->rtt_seq = c->snd_nxt + len;
+            c->rtt_start_ns = tcp_now(c);
+        }
+        c->snd_nxt += len + fin;
+        c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+        tcp_timer_cancel(c, TT_PERSIST);
+        if (!(c->armed & (1u << TT_RTX)))
+            tcp_arm_rtx(c);
+        if (fin)
+            break;
+    }
+    /* Data waits, the peer's window is shut and nothing is in flight to bring an update: probe. */
+    bool waiting = seq_lt(c->snd_nxt, tcp_fin_seq(c));
+    if (waiting && c->snd_wnd == 0 && c->snd_una == c->snd_max && !(c->armed & (1u << TT_PERSIST))) {
+        c->persist_backoff = 0;
+        tcp_timer_cancel(c, TT_RTX);
+        tcp_timer_arm(c, TT_PERSIST, c->rto_ns);
+    }
+}
