@@ -227,6 +227,7 @@ struct tcp_conn *tcp_connect(struct net_stack *ns, uint32_t dst, uint16_t port, 
     c->arg = arg;
     c->state = TCPS_SYN_SENT;
     c->rcv_wscale = TCP_RCV_WSCALE;
+    c->sack_ok = true;            /* offered in our SYN; the SYN,ACK decides */
     tcp_send_syn(c);
     return c;
 }

@@ -24,7 +24,12 @@
 #define TCP_MAX_RETRIES     15
 #define TCP_SYN_RETRIES     6
 #define TCP_SYNACK_RETRIES  5
-#define TCP_OOO_MAX_SEGS    64
+/* Out-of-order segments held: enough for a whole advertised window of 536-byte segments, so that
+   nothing the window invited is dropped (dropping beyond a cap of 64 cost a retransmission per drop,
+   mostly after RTOs with Linux backing off). The byte count stays bounded by TCP_RCVBUF. */
+#define TCP_OOO_MAX_SEGS    (TCP_RCVBUF / 512)
+#define TCP_SACK_BLOCKS     4                            /* fits 40 option bytes without timestamps */
+#define TCP_SCOREBOARD      16                           /* SACKed ranges the sender remembers */
 #define TCP_CHALLENGE_ACKS_PER_SEC 10                   /* RFC 5961 §7; Linux's old default was 100 */
 #define TCP_HASH_BUCKETS    1024
 #define TCP_MAX_LISTENERS   16
@@ -76,6 +81,8 @@ struct tcp_seg {
     uint16_t mss;
     uint8_t wscale;
     bool has_mss, has_wscale, sack_ok;
+    uint8_t nsack;                /* SACK blocks (RFC 2018), any segment */
+    uint32_t sack[TCP_SACK_BLOCKS][2];
 };
 
 struct tcp_ooo {
@@ -118,6 +125,7 @@ struct tcp_conn {
     uint32_t irs, rcv_nxt, rcv_adv;  /* rcv_adv: right edge last advertised */
     struct tcp_ooo *ooo;
     uint32_t ooo_bytes, ooo_segs;
+    uint32_t sack_recent[TCP_SACK_BLOCKS]; /* latest out-of-order arrivals, newest first (RFC 2018 §4) */
     uint8_t delack_segs;          /* data segments received since our last ACK */
     /* In-order data the app has not taken (tcp_recv_pause): it shrinks the window we advertise. */
     uint8_t *held;
@@ -136,6 +144,12 @@ struct tcp_conn {
     const struct tcp_cc_ops *cc;
     uint32_t cwnd, ssthresh, recover, dupacks, bytes_acked;
     bool in_recovery;
+    /* SACK (RFC 2018, RFC 6675): negotiated; the peer's SACKed ranges, sorted, above snd_una; in recovery,
+       holes below rtx_next have been retransmitted. */
+    bool sack_ok;
+    uint8_t nsacked;
+    uint32_t sacked[TCP_SCOREBOARD][2];
+    uint32_t rtx_next;
 
     bool keepalive;
     uint64_t ka_idle_ns, ka_intvl_ns, last_rx_ns;
@@ -185,6 +199,8 @@ void tcp_send_challenge_ack(struct tcp_conn *c);
 void tcp_retransmit_first(struct tcp_conn *c);
 void tcp_send_probe(struct tcp_conn *c, bool keepalive);
 uint32_t tcp_flight(const struct tcp_conn *c);
+uint32_t tcp_pipe(const struct tcp_conn *c);
+void tcp_sack_retransmit(struct tcp_conn *c);
 uint32_t tcp_fin_seq(const struct tcp_conn *c);
 bool tcp_fin_sent(const struct tcp_conn *c);
 

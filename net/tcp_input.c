@@ -35,6 +35,11 @@ static void parse_options(struct tcp_seg *s, const uint8_t *o, size_t n)
             s->has_wscale = true;
         } else if (kind == 4 && olen == 2) {
             s->sack_ok = true;
+        } else if (kind == 5 && olen >= 10 && (olen - 2) % 8 == 0) {
+            for (size_t b = i + 2; b < i + olen && s->nsack < TCP_SACK_BLOCKS; b += 8, s->nsack++) {
+                s->sack[s->nsack][0] = rd32(o + b);
+                s->sack[s->nsack][1] = rd32(o + b + 4);
+            }
         }
         i += olen;
     }
@@ -56,8 +61,7 @@ static bool parse(const uint8_t *l4, size_t len, struct tcp_seg *s)
     s->win = rd16(l4 + 14);
     s->data = l4 + doff;
     s->len = (uint32_t)(len - doff);
-    if (s->flags & TH_SYN)
-        parse_options(s, l4 + TCP_HLEN, doff - TCP_HLEN);
+    parse_options(s, l4 + TCP_HLEN, doff - TCP_HLEN);   /* SYN options, and SACK blocks on any segment */
     return s->sport && s->dport;
 }
 
@@ -180,6 +184,7 @@ static void take_syn(struct tcp_conn *c, const struct tcp_seg *s)
     c->rcv_nxt = s->seq + 1;
     c->rcv_adv = c->rcv_nxt + tcp_min32(TCP_RCVBUF, 65535);   /* what our SYN (unscaled) offered */
     c->mss = clamp_mss(c->ns, s);
+    c->sack_ok = c->sack_ok && s->sack_ok;   /* RFC 2018 §2: only when both SYNs carry SACK-permitted */
     if (s->has_wscale && c->rcv_wscale) {
         c->snd_wscale = s->wscale;
     } else {
@@ -218,6 +223,7 @@ static void listen_input(struct tcp_stack *ts, struct tcp_listener *l, const str
     c->cb = l->cb;
     c->arg = l->arg;
     c->rcv_wscale = TCP_RCV_WSCALE;
+    c->sack_ok = true;            /* answered in kind when the SYN offers it */
     take_syn(c, s);
     c->state = TCPS_SYN_RECEIVED;
     c->last_rx_ns = tcp_now(c);
@@ -355,6 +361,51 @@ static void ring_consume(struct tcp_conn *c, uint32_t ack)
     c->buf_seq += n;
 }
 
+/* --- SACK scoreboard (RFC 6675 §3): sorted, disjoint ranges above snd_una --- */
+
+static void scoreboard_add(struct tcp_conn *c, uint32_t a, uint32_t b)
+{
+    unsigned i = 0, j;
+    while (i < c->nsacked && seq_lt(c->sacked[i][1], a))
+        i++;
+    /* Merge every range that touches [a, b) into it. */
+    for (j = i; j < c->nsacked && seq_leq(c->sacked[j][0], b); j++) {
+        a = seq_lt(c->sacked[j][0], a) ? c->sacked[j][0] : a;
+        b = seq_max(b, c->sacked[j][1]);
+    }
+    if (i == j && c->nsacked == TCP_SCOREBOARD)
+        return;                   /* full: the oldest knowledge stays; holes are found a bit later */
+    memmove(c->sacked[i + 1], c->sacked[j], (c->nsacked - j) * sizeof c->sacked[0]);
+    c->nsacked = (uint8_t)(c->nsacked - (j - i) + 1);
+    c->sacked[i][0] = a, c->sacked[i][1] = b;
+}
+
+/* Drops what the cumulative ACK now covers. */
+static void scoreboard_prune(struct tcp_conn *c)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < c->nsacked; i++) {
+        if (seq_leq(c->sacked[i][1], c->snd_una))
+            continue;
+        c->sacked[k][0] = seq_max(c->sacked[i][0], c->snd_una);
+        c->sacked[k][1] = c->sacked[i][1];
+        k++;
+    }
+    c->nsacked = (uint8_t)k;
+}
+
+static void scoreboard_update(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (!c->sack_ok)
+        return;
+    for (unsigned i = 0; i < s->nsack; i++) {
+        uint32_t a = s->sack[i][0], b = s->sack[i][1];
+        /* Only blocks of data we sent and the peer has not acknowledged (D-SACKs fall out here). */
+        if (seq_lt(a, b) && seq_geq(a, s->ack) && seq_leq(b, c->snd_max))
+            scoreboard_add(c, a, b);
+    }
+}
+
 /* RFC 6582 §3.2 steps 3 (partial ACK) and 4 (full ACK); outside recovery, window growth. */
 static void congestion_on_new_ack(struct tcp_conn *c, uint32_t acked)
 {
@@ -368,6 +419,15 @@ static void congestion_on_new_ack(struct tcp_conn *c, uint32_t acked)
         c->cwnd = tcp_min32(c->ssthresh, (flight > c->mss ? flight : c->mss) + c->mss);   /* RFC 6582 §3.2 (1) */
         c->in_recovery = false;
         c->dupacks = 0;
+        return;
+    }
+    if (c->sack_ok) {
+        /* RFC 6675: cwnd stays at ssthresh; the scoreboard, not the partial ACK, says what to resend. */
+        if (!c->nsacked || seq_leq(c->rtx_next, c->snd_una)) {
+            tcp_retransmit_first(c);
+            c->rtx_next = seq_max(c->rtx_next, c->snd_una + c->mss);
+        }
+        tcp_sack_retransmit(c);
         return;
     }
     tcp_retransmit_first(c);
@@ -385,7 +445,10 @@ static void on_dup_ack(struct tcp_conn *c)
     ts->stats.dup_acks++;
     c->dupacks++;
     if (c->in_recovery) {
-        c->cwnd += c->mss;
+        if (c->sack_ok)
+            tcp_sack_retransmit(c);   /* new SACK information may show more holes */
+        else
+            c->cwnd += c->mss;
         return;
     }
     if (c->dupacks != 3 || !seq_gt(c->snd_una, c->recover))
@@ -395,6 +458,12 @@ static void on_dup_ack(struct tcp_conn *c)
     c->recover = c->snd_max;
     c->in_recovery = true;
     tcp_retransmit_first(c);
+    if (c->sack_ok) {
+        c->cwnd = c->ssthresh;    /* RFC 6675 §5 step 4.2: the pipe, not inflation, governs sending */
+        c->rtx_next = c->snd_una + c->mss;
+        tcp_sack_retransmit(c);
+        return;
+    }
     c->cwnd = c->ssthresh + 3u * c->mss;
 }
 
@@ -418,12 +487,14 @@ static bool process_ack(struct tcp_conn *c, const struct tcp_seg *s)
         c->ack_now = true;        /* RFC 5961 §5 / RFC 9293: ACK of unsent data or far in the past */
         return false;
     }
+    scoreboard_update(c, s);
     if (seq_gt(s->ack, c->snd_una)) {
         /* Our SYN takes a sequence number but no window: only data counts for congestion control. */
         uint32_t acked = s->ack - c->snd_una - (c->snd_una == c->iss);
         rtt_check(c, s->ack);
         ring_consume(c, s->ack);
         c->snd_una = s->ack;
+        scoreboard_prune(c);
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
         c->retries = 0;
@@ -493,6 +564,8 @@ static bool process_data(struct tcp_conn *c, struct tcp_seg *s)
     if (s->seq != c->rcv_nxt) {
         tcp_of(c)->stats.out_of_order++;
         ooo_insert(c, s->seq, s->data, s->len);
+        memmove(c->sack_recent + 1, c->sack_recent, sizeof c->sack_recent - sizeof c->sack_recent[0]);
+        c->sack_recent[0] = s->seq;   /* its block goes first in our SACK option */
         c->ack_now = true;        /* a duplicate ACK tells the sender about the hole */
         return false;
     }

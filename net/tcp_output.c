@@ -9,6 +9,23 @@
 #include "../kernel/string.h"
 
 uint32_t tcp_flight(const struct tcp_conn *c) { return c->snd_nxt - c->snd_una; }
+/* RFC 6675 §4 pipe, roughly: in SACK recovery, what is in flight leaves out the SACKed bytes and the
+   holes below the highest SACK not yet retransmitted (deemed lost); otherwise everything sent. */
+uint32_t tcp_pipe(const struct tcp_conn *c)
+{
+    uint32_t pipe = tcp_flight(c);
+    if (!c->in_recovery || !c->sack_ok || !c->nsacked)
+        return pipe;
+    uint32_t from = seq_max(c->rtx_next, c->snd_una), sacked = 0, lost = 0;
+    for (unsigned i = 0; i < c->nsacked; i++) {
+        sacked += c->sacked[i][1] - c->sacked[i][0];
+        if (seq_lt(from, c->sacked[i][0]))
+            lost += c->sacked[i][0] - from;
+        from = seq_max(from, c->sacked[i][1]);
+    }
+    return pipe > sacked + lost ? pipe - sacked - lost : 0;
+}
+
 uint32_t tcp_fin_seq(const struct tcp_conn *c) { return c->buf_seq + c->sbuf_len; }
 bool tcp_fin_sent(const struct tcp_conn *c) { return c->fin_queued && seq_gt(c->snd_max, tcp_fin_seq(c)); }
 
@@ -71,15 +88,77 @@ static void put_tcp_header(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t 
     wr16(h + 18, 0);
 }
 
-/* MSS, then window scale when we use it; no SACK or timestamps until they are implemented. */
+/* MSS, then window scale when we use it, then SACK-permitted when we offer or accept it; no timestamps. */
 static unsigned put_syn_options(const struct tcp_conn *c, uint8_t *o)
 {
+    unsigned n = 4;
     o[0] = 2, o[1] = 4;
     wr16(o + 2, our_mss(c->ns));
-    if (!c->rcv_wscale)
-        return 4;
-    o[4] = 1, o[5] = 3, o[6] = 3, o[7] = c->rcv_wscale;
-    return 8;
+    if (c->rcv_wscale) {
+        o[n] = 1, o[n + 1] = 3, o[n + 2] = 3, o[n + 3] = c->rcv_wscale;
+        n += 4;
+    }
+    if (c->sack_ok) {
+        o[n] = 1, o[n + 1] = 1, o[n + 2] = 4, o[n + 3] = 2;
+        n += 4;
+    }
+    return n;
+}
+
+/* The out-of-order range (adjacent queue entries merged) that holds seq; false when none does. */
+static bool ooo_range(const struct tcp_conn *c, uint32_t seq, uint32_t r[2])
+{
+    for (const struct tcp_ooo *o = c->ooo; o;) {
+        uint32_t start = o->seq, end = o->seq + o->len;
+        for (o = o->next; o && o->seq == end; o = o->next)
+            end += o->len;
+        if (seq_geq(seq, start) && seq_lt(seq, end)) {
+            r[0] = start, r[1] = end;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool have_block(uint32_t (*b)[2], unsigned n, uint32_t start)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (b[i][0] == start)
+            return true;
+    return false;
+}
+
+/* RFC 2018 §4: the block of the latest arrival first, then those of the next most recent, then the rest. */
+static unsigned sack_blocks(const struct tcp_conn *c, uint32_t b[TCP_SACK_BLOCKS][2])
+{
+    unsigned n = 0;
+    uint32_t r[2];
+    for (unsigned i = 0; i < TCP_SACK_BLOCKS && n < TCP_SACK_BLOCKS; i++)
+        if (ooo_range(c, c->sack_recent[i], r) && !have_block(b, n, r[0]))
+            b[n][0] = r[0], b[n][1] = r[1], n++;
+    for (const struct tcp_ooo *o = c->ooo; o && n < TCP_SACK_BLOCKS; o = o->next)
+        if (ooo_range(c, o->seq, r) && !have_block(b, n, r[0]))
+            b[n][0] = r[0], b[n][1] = r[1], n++;
+    return n;
+}
+
+/* SACK option for an ACK of len payload bytes: as many blocks as fit in the MSS. Returns its length;
+   *all: every block went in (otherwise a bare ACK must follow with them). */
+static unsigned put_sack_option(const struct tcp_conn *c, uint8_t *o, uint32_t len, bool *all)
+{
+    uint32_t b[TCP_SACK_BLOCKS][2];
+    unsigned n = c->sack_ok && c->ooo ? sack_blocks(c, b) : 0, want = n;
+    while (n && len + 4 + 8 * n > c->mss)
+        n--;
+    *all = n == want;
+    if (!n)
+        return 0;
+    o[0] = 1, o[1] = 1, o[2] = 5, o[3] = (uint8_t)(2 + 8 * n);
+    for (unsigned i = 0; i < n; i++) {
+        wr32(o + 4 + 8 * i, b[i][0]);
+        wr32(o + 8 + 8 * i, b[i][1]);
+    }
+    return 4 + 8 * n;
 }
 
 /* Copies len bytes of the send ring starting at sequence seq. */
@@ -106,14 +185,15 @@ static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32
         c->ns->stats.no_memory++;
         return;
     }
-    bool syn = flags & TH_SYN;
-    unsigned optlen = syn ? put_syn_options(c, nb->data + TCP_HLEN) : 0;
+    bool syn = flags & TH_SYN, all_sacks = true;
+    unsigned optlen = syn ? put_syn_options(c, nb->data + TCP_HLEN) :
+                      (flags & TH_ACK) && !(flags & TH_RST) ? put_sack_option(c, nb->data + TCP_HLEN, len, &all_sacks) : 0;
     uint32_t ack = (flags & TH_ACK) ? c->rcv_nxt : 0;
     put_tcp_header(nb->data, c->lport, c->rport, seq, ack, flags, window_field(c, syn), optlen);
     if (len)
         copy_from_ring(c, nb->data + TCP_HLEN + optlen, seq, len);
     nb->len = TCP_HLEN + optlen + len;
-    if (flags & TH_ACK)
+    if ((flags & TH_ACK) && all_sacks)
         ack_sent(c);
     checksum_and_send(c->ns, c->lip, c->rip, nb);
 }
@@ -206,6 +286,31 @@ void tcp_retransmit_first(struct tcp_conn *c)
     tcp_arm_rtx(c);
 }
 
+/* The next hole at or after from that a SACK above it shows lost; false when there is none. */
+static bool next_hole(const struct tcp_conn *c, uint32_t from, uint32_t *start, uint32_t *len)
+{
+    for (unsigned i = 0; i < c->nsacked; i++) {
+        if (seq_lt(from, c->sacked[i][0])) {
+            *start = from, *len = c->sacked[i][0] - from;
+            return true;
+        }
+        from = seq_max(from, c->sacked[i][1]);
+    }
+    return false;
+}
+
+/* RFC 6675 §5 (NextSeg rule 1 only): retransmit the scoreboard's holes while the pipe leaves room. */
+void tcp_sack_retransmit(struct tcp_conn *c)
+{
+    uint32_t data_end = tcp_fin_seq(c), start, len;
+    while (tcp_pipe(c) + c->mss <= c->cwnd &&
+           next_hole(c, seq_max(c->rtx_next, c->snd_una), &start, &len) && seq_lt(start, data_end)) {
+        len = tcp_min32(tcp_min32(len, c->mss), data_end - start);
+        send_data(c, start, len, false);
+        c->rtx_next = start + len;
+    }
+}
+
 /* Zero-window probe (one byte beyond the window, RFC 9293 §3.8.6.1) or keepalive (one old byte's sequence). */
 void tcp_send_probe(struct tcp_conn *c, bool keepalive)
 {
@@ -254,8 +359,9 @@ void tcp_output(struct tcp_conn *c)
     for (;;) {
         uint32_t data_end = tcp_fin_seq(c);
         uint32_t avail = seq_lt(c->snd_nxt, data_end) ? data_end - c->snd_nxt : 0;
-        uint32_t wnd = tcp_min32(c->snd_wnd, c->cwnd), flight = tcp_flight(c);
-        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        /* The peer's window limits all we sent; cwnd only what the network still holds (the pipe). */
+        uint32_t flight = tcp_flight(c), pipe = tcp_pipe(c);
+        uint32_t usable = tcp_min32(c->snd_wnd > flight ? c->snd_wnd - flight : 0, c->cwnd > pipe ? c->cwnd - pipe : 0);
         uint32_t len = tcp_min32(tcp_min32(avail, c->mss), usable);
         bool fin = c->fin_queued && len == avail && c->snd_nxt + len == data_end;
         if (!worth_sending(c, len, avail, fin))

@@ -103,6 +103,7 @@ static void on_rto(struct tcp_conn *c)
     c->cwnd = c->mss;
     c->in_recovery = false;
     c->dupacks = 0;
+    c->nsacked = 0;               /* RFC 2018 §8: after a timeout, SACKed data may have been reneged */
     c->recover = c->snd_max;
     c->snd_nxt = c->snd_una;
     c->rtt_timing = false;        /* Karn */

@@ -64,7 +64,7 @@ def echo_under_impairment():
         g = guest(ns, "echo", 2, "microvm", "")
         try:
             assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
-            r = ns.run(sys.executable, CLIENT, "echo-bulk", GUEST_IP, "7", str(2 << 20), "--timeout", "180",
+            r = ns.run(sys.executable, CLIENT, "echo-bulk", GUEST_IP, "7", str(8 << 20), "--timeout", "180",
                        check=False, timeout=240)
             res = result(r)
             assert r.returncode == 0, f"{res}; console:\n{g.tail()}"

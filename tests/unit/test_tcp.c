@@ -25,7 +25,8 @@
  * END and LEN must agree. `ack` is required for "." segments. `win` is the
  * raw window field; injected segments default to 65535, expected ones are
  * checked only when it is given. OPTIONS: comma-separated `mss N`,
- * `wscale N`, `sackOK`, `nop`; an expected segment without <...> must
+ * `wscale N`, `sackOK`, `nop`, `sack A:B C:D...` (blocks relative to the acknowledged side's ISN,
+ * like `ack`); an expected segment without <...> must
  * carry no options. Payload bytes follow a pattern of their stream offset,
  * checked in both directions.
  *
@@ -308,6 +309,14 @@ static bool parse_options_text(const char *s, struct seg *g)
             g->opts[g->optlen++] = 3, g->opts[g->optlen++] = 3, g->opts[g->optlen++] = (uint8_t)v;
         } else if (!strncmp(p, "sackOK", 6)) {
             g->opts[g->optlen++] = 4, g->opts[g->optlen++] = 2;
+        } else if (!strncmp(p, "sack ", 5)) {
+            unsigned a, b, at = g->optlen, k;
+            g->opts[g->optlen++] = 5, g->opts[g->optlen++] = 2;
+            for (p += 5; g->optlen + 8 <= sizeof g->opts && sscanf(p, " %u:%u%n", &a, &b, (int *)&k) == 2; p += k) {
+                wr32(g->opts + g->optlen, a);
+                wr32(g->opts + g->optlen + 4, b);
+                g->optlen += 8, g->opts[at + 1] += 8;
+            }
         } else if (!strncmp(p, "nop", 3)) {
             g->opts[g->optlen++] = 1;
         } else {
@@ -362,6 +371,23 @@ static void refresh_arp(void)
     arp_learn_remote(&ns, &u);
 }
 
+/* SACK blocks in options o: add base to each edge (scripts write them relative). */
+static void sack_rebase(uint8_t *o, unsigned n, uint32_t base)
+{
+    for (unsigned i = 0; i < n && o[i];) {
+        if (o[i] == 1) {
+            i++;
+            continue;
+        }
+        if (o[i] == 5)
+            for (unsigned j = i + 2; j + 8 <= i + o[i + 1]; j += 8) {
+                wr32(o + j, rd32(o + j) + base);
+                wr32(o + j + 4, rd32(o + j + 4) + base);
+            }
+        i += o[i + 1] < 2 ? 2 : o[i + 1];
+    }
+}
+
 static void inject(const struct seg *g)
 {
     uint8_t l4[4096];
@@ -380,6 +406,7 @@ static void inject(const struct seg *g)
     l4[13] = g->flags;
     wr16(l4 + 14, g->has_win ? g->win : 65535);
     memcpy(l4 + TCP_HLEN, g->opts, g->optlen);
+    sack_rebase(l4 + TCP_HLEN, g->optlen, our_isn(rport));
     for (uint32_t i = 0; i < g->len && hl + i < sizeof l4; i++)
         l4[hl + i] = pattern(g->seq - 1 + i);
     uint32_t len = hl + g->len;
@@ -456,6 +483,7 @@ static void match(const struct seg *g, const struct frame *fr, uint64_t want_t)
         wantlen += g->opts[i + 1];
         i += g->opts[i + 1];
     }
+    sack_rebase(opts, optlen, 0u - PEER_ISN);
     if (optlen != wantlen || memcmp(opts, want, optlen))
         fail("options differ (%u bytes sent, %u expected)", optlen, wantlen);
     for (uint32_t i = 0; i < len; i++)
