@@ -10,7 +10,9 @@
 #define TCP_HLEN            20
 #define TCP_MSL_NS          (30ULL * 1000000000ULL)     /* RFC 9293 suggests 2 min; Linux's TIME-WAIT is 60 s total */
 #define TCP_TIME_WAIT_NS    (2 * TCP_MSL_NS)
-#define TCP_SNDBUF          (64u * 1024)                 /* power of two: the ring masks with it */
+#define TCP_SNDBUF          (64u * 1024)                 /* initial ring; a power of two: the ring masks with it */
+/* A bulk sender's ring doubles up to this while the peer's window is larger than the ring. */
+#define TCP_SNDBUF_MAX      (1024u * 1024)
 #define TCP_RCVBUF          (256u * 1024)
 #define TCP_RCV_WSCALE      7                            /* lets the window grow to 8 MiB later */
 #define TCP_DEFAULT_MSS     536                          /* RFC 9293 §3.7.1 when the peer sends none */
@@ -117,6 +119,7 @@ struct tcp_conn {
     uint8_t snd_wscale, rcv_wscale;
     uint16_t mss;                 /* effective send MSS */
     uint8_t *sbuf;                /* ring: byte at sequence buf_seq is at sbuf[sbuf_head] */
+    uint32_t sbuf_cap;            /* ring size, a power of two */
     uint32_t sbuf_head, sbuf_len, buf_seq;
     bool fin_queued;              /* the app closed: FIN follows the buffered data */
     bool nodelay, want_writable;

@@ -356,7 +356,7 @@ static void ring_consume(struct tcp_conn *c, uint32_t ack)
     if (!seq_gt(ack, c->buf_seq))
         return;
     uint32_t n = tcp_min32(ack - c->buf_seq, c->sbuf_len);
-    c->sbuf_head = (c->sbuf_head + n) & (TCP_SNDBUF - 1);
+    c->sbuf_head = (c->sbuf_head + n) & (c->sbuf_cap - 1);
     c->sbuf_len -= n;
     c->buf_seq += n;
 }

@@ -164,8 +164,8 @@ static unsigned put_sack_option(const struct tcp_conn *c, uint8_t *o, uint32_t l
 /* Copies len bytes of the send ring starting at sequence seq. */
 static void copy_from_ring(const struct tcp_conn *c, uint8_t *dst, uint32_t seq, uint32_t len)
 {
-    uint32_t pos = (c->sbuf_head + (seq - c->buf_seq)) & (TCP_SNDBUF - 1);
-    uint32_t first = tcp_min32(len, TCP_SNDBUF - pos);
+    uint32_t pos = (c->sbuf_head + (seq - c->buf_seq)) & (c->sbuf_cap - 1);
+    uint32_t first = tcp_min32(len, c->sbuf_cap - pos);
     memcpy(dst, c->sbuf + pos, first);
     memcpy(dst + first, c->sbuf, len - first);
 }
