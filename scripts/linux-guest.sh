@@ -5,13 +5,16 @@
 #
 # From Debian packages fetched with `apt-get download` (nothing is installed
 # on the host): the kernel of the linux-image-amd64 dependency and the
-# virtio modules it builds as modules, busybox-static, and two workload
-# programs compiled here (gcc -static): tests/bench/guest/l2reflect.c and
-# blkread.c. Produces OUTDIR/vmlinuz and OUTDIR/initrd.gz (cpio newc,
-# gzip). Its /init loads the modules, brings eth0 up and runs the workload
+# virtio modules it builds as modules, busybox-static, and the workload
+# programs compiled here (gcc -static): tests/bench/guest/l2reflect.c,
+# blkread.c and tcp_echo.c. Produces OUTDIR/vmlinuz and OUTDIR/initrd.gz
+# (cpio newc, gzip). Its /init loads the modules, brings eth0 up and runs the workload
 # named on the kernel command line, then powers off:
 #     bench=l2reflect    reflect every frame on eth0 (stops on l2echo:exit)
 #     bench=blkread      4 KiB random and 1 MiB sequential reads of /dev/vda
+#     bench=tcp_echo     TCP echo on port 7 of eth0's address shoal_ip=A/N
+#                        (stops on a tcp_echo:exit datagram, or after
+#                        tcp_echo_seconds=S, default 300)
 #     bench=shell        nothing (an interactive shell on the console)
 #     blkread_args=A,B   extra arguments for blkread, comma-separated (seconds=2,depth=16)
 # Downloads only what OUTDIR/dl lacks; everything else is rebuilt each time.
@@ -84,7 +87,7 @@ done
 grep -q '^CONFIG_PACKET=y' "$CONFIG" || { echo "linux-guest.sh: kernel lacks CONFIG_PACKET=y" >&2; exit 1; }
 
 # Workload programs.
-for prog in l2reflect blkread; do
+for prog in l2reflect blkread tcp_echo; do
     gcc -static -O2 -Wall -Wextra -o "root/bin/$prog" "$ROOT/tests/bench/guest/$prog.c" -lpthread
 done
 
@@ -102,10 +105,14 @@ while read m; do
 done < /lib/modules/order
 bench=
 blkread_args=
+shoal_ip=
+tcp_echo_seconds=300
 for a in $(cat /proc/cmdline); do
     case $a in
         bench=*) bench=${a#bench=} ;;
         blkread_args=*) blkread_args=$(echo "${a#blkread_args=}" | sed 's/,/ /g') ;;
+        shoal_ip=*) shoal_ip=${a#shoal_ip=} ;;
+        tcp_echo_seconds=*) tcp_echo_seconds=${a#tcp_echo_seconds=} ;;
     esac
 done
 i=0
@@ -114,12 +121,14 @@ while [ ! -e /sys/class/net/eth0 ] && [ ! -e /dev/vda ] && [ $i -lt 50 ]; do
     i=$((i + 1))
 done
 if [ -e /sys/class/net/eth0 ]; then
+    [ -n "$shoal_ip" ] && ip addr add "$shoal_ip" dev eth0
     ip link set eth0 up
 fi
 echo "init: up, bench=$bench, $(cat /sys/devices/system/cpu/online) cpus online"
 case $bench in
     l2reflect) /bin/l2reflect eth0; echo "init: l2reflect exited $?" ;;
     blkread) /bin/blkread /dev/vda $blkread_args; echo "init: blkread exited $?" ;;
+    tcp_echo) /bin/tcp_echo 7 "$tcp_echo_seconds"; echo "init: tcp_echo exited $?" ;;
     shell) sh ;;
     *) echo "init: unknown bench '$bench'" ;;
 esac
