@@ -72,6 +72,7 @@ test: images
 bench: images
 	$(PYTHON) tests/bench/boot.py
 	$(PYTHON) tests/bench/virtio.py
+	$(PYTHON) tests/bench/tcp.py
 
 clean:
 	rm -rf $(BUILD)
