@@ -40,18 +40,38 @@ static void drop_pending(struct net_stack *ns, struct arp_entry *e)
     e->npending = 0;
 }
 
-/* A free slot, else the least recently used resolved entry; NULL if every slot waits on a reply. */
+/* Entries waiting for a reply may fill at most this much of the cache. */
+#define ARP_PENDING_LIMIT (ARP_CACHE_SIZE / 4)
+
+/*
+ * A slot for a new entry. Unanswered requests must not push out resolved
+ * neighbours: replies to a flood of spoofed on-link sources would
+ * otherwise evict the gateway and every real peer. So once
+ * ARP_PENDING_LIMIT entries wait, a new one takes the oldest waiting
+ * entry's slot; otherwise a free slot, else the least recently used
+ * resolved entry.
+ */
 static struct arp_entry *slot_for(struct net_stack *ns)
 {
-    struct arp_entry *victim = 0;
+    struct arp_entry *lru = 0, *oldest_pending = 0, *free_slot = 0;
+    unsigned pending = 0;
     for (unsigned i = 0; i < ARP_CACHE_SIZE; i++) {
         struct arp_entry *e = &ns->arp[i];
-        if (e->state == ARP_FREE)
-            return e;
-        if (e->state == ARP_VALID && (!victim || e->used_ns < victim->used_ns))
-            victim = e;
+        if (e->state == ARP_FREE && !free_slot)
+            free_slot = e;
+        if (e->state == ARP_VALID && (!lru || e->used_ns < lru->used_ns))
+            lru = e;
+        if (e->state == ARP_PENDING) {
+            pending++;
+            if (!oldest_pending || e->used_ns < oldest_pending->used_ns)
+                oldest_pending = e;
+        }
     }
-    return victim;
+    if (pending >= ARP_PENDING_LIMIT)
+        return oldest_pending;
+    if (free_slot)
+        return free_slot;
+    return lru ? lru : oldest_pending;
 }
 
 static void put_eth(struct netbuf *f, const uint8_t *dst, const uint8_t *src, uint16_t type)

@@ -209,6 +209,26 @@ TEST(arp_holds_frames_until_resolved_then_retries_and_gives_up)
     CHECK_EQ(ns.stats.ip_arp_dropped, 1u);
 }
 
+TEST(unanswered_requests_never_evict_resolved_neighbours)
+{
+    reset();
+    learn_peer();
+    clear_sent();
+    /* replies to 200 spoofed on-link sources: each needs ARP, none will answer */
+    for (uint32_t i = 0; i < 200; i++)
+        CHECK(udp_send(&ns, 7, 0x0A000200u + 20 + i % 200, 5000, "x", 1) || true);
+    uint8_t mac[6];
+    CHECK(arp_lookup(&ns, PEER_IP, mac) && memcmp(mac, peer_mac, 6) == 0);
+    unsigned pending = 0;
+    for (unsigned k = 0; k < ARP_CACHE_SIZE; k++)
+        pending += ns.arp[k].state == ARP_PENDING;
+    CHECK(pending <= ARP_CACHE_SIZE / 4);
+    clear_sent();
+    CHECK(udp_send(&ns, 7, PEER_IP, 5000, "y", 1));
+    CHECK_EQ(nsent, 1u);                                    /* straight out, no ARP needed */
+    CHECK_EQ(rd16(sent[0]->data + 12), ETHERTYPE_IPV4);
+}
+
 TEST(gratuitous_arp_on_configuration)
 {
     reset();
