@@ -41,6 +41,12 @@ struct tcp_callbacks {
     void (*closed)(struct tcp_conn *c, void *arg, enum tcp_close_reason why);
 };
 
+/* Congestion control, per connection: NewReno (RFC 5681/6582) unless chosen otherwise. */
+enum tcp_cc_algo {
+    TCP_CC_NEWRENO,
+    TCP_CC_CUBIC,           /* RFC 9438: regains a large window faster on long fat paths */
+};
+
 struct tcp_stats {
     uint64_t segs_in, segs_out, retransmits, bad_checksum, bad_header, rst_in, rst_out;
     uint64_t challenge_acks, listen_overflows, syn_cookies_sent, syn_cookies_ok, conns_opened, conns_closed;
@@ -58,10 +64,14 @@ void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4
 
 /* Listen on port on this shard (an app listens on every shard, like SO_REUSEPORT). 0 or -1. */
 int tcp_listen(struct net_stack *ns, uint16_t port, const struct tcp_callbacks *cb, void *arg);
+/* Congestion control for the connections the listener on port accepts from now on. 0 or -1. */
+int tcp_listen_set_cc(struct net_stack *ns, uint16_t port, enum tcp_cc_algo algo);
 /* Active open from this shard (the ephemeral port is chosen so the flow hashes to this shard). */
 struct tcp_conn *tcp_connect(struct net_stack *ns, uint32_t dst, uint16_t port, const struct tcp_callbacks *cb,
                              void *arg);
 void tcp_set_arg(struct tcp_conn *c, void *arg);
+/* Congestion control of an active open, before it is connected (right after tcp_connect). 0 or -1. */
+int tcp_set_cc(struct tcp_conn *c, enum tcp_cc_algo algo);
 /* Copies up to len bytes into the send buffer; returns how many it took (writable() follows when it took less). */
 size_t tcp_send(struct tcp_conn *c, const void *data, size_t len);
 size_t tcp_send_space(const struct tcp_conn *c);

@@ -14,10 +14,15 @@ static void reno_init(struct tcp_conn *c)
     c->bytes_acked = 0;
 }
 
+void tcp_slow_start(struct tcp_conn *c, uint32_t acked)
+{
+    c->cwnd += acked < 2u * c->mss ? acked : 2u * c->mss;
+}
+
 static void reno_on_ack(struct tcp_conn *c, uint32_t acked)
 {
     if (c->cwnd < c->ssthresh) {
-        c->cwnd += acked < 2u * c->mss ? acked : 2u * c->mss;
+        tcp_slow_start(c, acked);
         return;
     }
     c->bytes_acked += acked;
@@ -37,3 +42,16 @@ static uint32_t reno_ssthresh(struct tcp_conn *c)
 const struct tcp_cc_ops tcp_newreno = {
     .name = "newreno", .init = reno_init, .on_ack = reno_on_ack, .ssthresh = reno_ssthresh,
 };
+
+extern const struct tcp_cc_ops tcp_cubic;
+
+const struct tcp_cc_ops *tcp_cc_ops_of(enum tcp_cc_algo algo)
+{
+    switch (algo) {
+    case TCP_CC_NEWRENO:
+        return &tcp_newreno;
+    case TCP_CC_CUBIC:
+        return &tcp_cubic;
+    }
+    return 0;
+}

@@ -112,7 +112,9 @@ struct tcp_conn *tcp_conn_new(struct tcp_stack *ts, uint32_t lip, uint16_t lport
     c->lip = lip, c->lport = lport, c->rip = rip, c->rport = rport;
     c->mss = TCP_DEFAULT_MSS;
     c->rto_ns = TCP_RTO_INIT_NS;
-    c->cc = &tcp_newreno;
+    /* A passive open's local port is its listener's; active opens never use a listening port (pick_port). */
+    struct tcp_listener *l = tcp_find_listener(ts, lport);
+    c->cc = l ? l->cc : &tcp_newreno;
     c->ka_idle_ns = TCP_KEEPALIVE_IDLE_NS;
     c->ka_intvl_ns = TCP_KEEPALIVE_INTVL_NS;
     c->iss = tcp_isn(ts, lip, lport, rip, rport, ts->ns->env->now_ns());
@@ -186,11 +188,21 @@ int tcp_listen(struct net_stack *ns, uint16_t port, const struct tcp_callbacks *
     for (unsigned i = 0; i < TCP_MAX_LISTENERS; i++) {
         struct tcp_listener *l = &ts->listeners[i];
         if (!l->used) {
-            *l = (struct tcp_listener){ .port = port, .used = true, .cb = cb, .arg = arg };
+            *l = (struct tcp_listener){ .port = port, .used = true, .cb = cb, .arg = arg, .cc = &tcp_newreno };
             return 0;
         }
     }
     return -1;
+}
+
+int tcp_listen_set_cc(struct net_stack *ns, uint16_t port, enum tcp_cc_algo algo)
+{
+    struct tcp_listener *l = ns->tcp ? tcp_find_listener(ns->tcp, port) : 0;
+    const struct tcp_cc_ops *ops = tcp_cc_ops_of(algo);
+    if (!l || !ops)
+        return -1;
+    l->cc = ops;
+    return 0;
 }
 
 /* An ephemeral port whose return traffic the flow hash steers to this shard, not in use with this peer. */
@@ -234,6 +246,16 @@ struct tcp_conn *tcp_connect(struct net_stack *ns, uint32_t dst, uint16_t port, 
 }
 
 void tcp_set_arg(struct tcp_conn *c, void *arg) { c->arg = arg; }
+
+/* Only before cc->init runs (on reaching ESTABLISHED): a switch later would restart the window. */
+int tcp_set_cc(struct tcp_conn *c, enum tcp_cc_algo algo)
+{
+    const struct tcp_cc_ops *ops = tcp_cc_ops_of(algo);
+    if (!ops || c->state != TCPS_SYN_SENT)
+        return -1;
+    c->cc = ops;
+    return 0;
+}
 void tcp_recv_pause(struct tcp_conn *c) { c->rcv_paused = true; }
 
 /* Hands held data to the app until it pauses again or none is left, then reopens the window. */

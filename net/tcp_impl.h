@@ -72,6 +72,26 @@ struct tcp_cc_ops {
     uint32_t (*ssthresh)(struct tcp_conn *c);               /* on loss (fast retransmit or timeout) */
 };
 extern const struct tcp_cc_ops tcp_newreno;
+/* tcp_cc.c: RFC 5681 slow start, shared by the algorithms; the ops for an algorithm, 0 if not built in. */
+void tcp_slow_start(struct tcp_conn *c, uint32_t acked);
+const struct tcp_cc_ops *tcp_cc_ops_of(enum tcp_cc_algo algo);
+
+/* CUBIC's per-connection state (tcp_cubic.c), bytes; NewReno leaves it alone. */
+struct tcp_cubic {
+    uint32_t w_max;               /* window the curve plateaus at (after fast convergence) */
+    uint32_t cwnd_prior;          /* cwnd at the last fast retransmit: alpha_cubic becomes 1 there */
+    uint32_t w_est;               /* Reno-friendly estimate */
+    uint32_t k_ms;                /* time from the epoch's start to W_max */
+    uint64_t epoch_ns;            /* start of the congestion-avoidance stage, when in_epoch */
+    uint64_t est_credit, grow_credit; /* sub-byte remainders of the per-ACK increments */
+    bool in_epoch, after_timeout;
+};
+/* tcp_cubic.c: the integer math, exposed for tests. Time in ms, windows in bytes. */
+uint32_t tcp_cubic_cbrt(uint64_t x);
+uint32_t tcp_cubic_k_ms(uint32_t w_max, uint32_t cwnd_epoch, uint16_t mss);
+uint32_t tcp_cubic_window(uint32_t w_max, uint32_t k_ms, uint64_t t_ms, uint16_t mss);
+uint32_t tcp_cubic_est_step(uint32_t w_est, uint32_t cwnd_prior, uint32_t cwnd, uint32_t acked, uint16_t mss,
+                            uint64_t *credit);
 
 /* A parsed segment. */
 struct tcp_seg {
@@ -99,6 +119,7 @@ struct tcp_listener {
     unsigned half_open;           /* SYN-RECEIVED connections born here */
     const struct tcp_callbacks *cb;
     void *arg;
+    const struct tcp_cc_ops *cc;  /* for the connections it accepts */
 };
 
 enum { TT_RTX, TT_PERSIST, TT_DELACK, TT_KEEPALIVE, TT_COUNT };
@@ -147,6 +168,7 @@ struct tcp_conn {
     const struct tcp_cc_ops *cc;
     uint32_t cwnd, ssthresh, recover, dupacks, bytes_acked;
     bool in_recovery;
+    struct tcp_cubic cubic;
     /* SACK (RFC 2018, RFC 6675): negotiated; the peer's SACKed ranges, sorted, above snd_una; in recovery,
        holes below rtx_next have been retransmitted. */
     bool sack_ok;
@@ -173,6 +195,7 @@ struct tcp_stack {
     /* RFC 5961 §7 challenge ACK limit: a per-second budget for the shard */
     uint64_t challenge_epoch_ns;
     unsigned challenge_count;
+    uint64_t cookies_until_ns;    /* cookie ACKs are checked only until two slots after the last cookie */
     struct tcp_stats stats;
 };
 
@@ -180,6 +203,13 @@ struct tcp_stack {
 uint64_t tcp_siphash(const uint8_t key[16], const uint8_t *in, size_t n);
 uint32_t tcp_isn(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport,
                  uint64_t now_ns);
+/* SYN cookies: the flow, and the peer's ISN (the SYN's sequence number). */
+struct tcp_cookie_flow { uint32_t lip, rip, irs; uint16_t lport, rport; };
+#define TCP_COOKIE_LIFE_NS (128ULL * 1000000000ULL)   /* two 64 s slots */
+uint32_t tcp_cookie_make(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint16_t mss, uint64_t now_ns);
+/* The MSS the cookie encodes, or 0 when it is not one we sent in the current or previous slot. */
+uint16_t tcp_cookie_check(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint32_t cookie,
+                          uint64_t now_ns);
 
 /* tcp_conn.c */
 struct tcp_conn *tcp_lookup(struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
@@ -197,6 +227,7 @@ void tcp_output(struct tcp_conn *c);
 void tcp_send_ack(struct tcp_conn *c);
 void tcp_send_syn(struct tcp_conn *c);
 void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s);
+void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie);
 void tcp_send_rst_conn(struct tcp_conn *c);
 void tcp_send_challenge_ack(struct tcp_conn *c);
 void tcp_retransmit_first(struct tcp_conn *c);

@@ -197,19 +197,75 @@ static void take_syn(struct tcp_conn *c, const struct tcp_seg *s)
     c->snd_wl2 = s->ack;
 }
 
+/* --- SYN cookies (the hash is in tcp_isn.c): with the backlog full, the SYN,ACK carries the state --- */
+
+static void conn_input(struct tcp_conn *c, const struct ip_info *ip, struct tcp_seg *s);
+
+static struct tcp_cookie_flow cookie_flow(const struct ip_info *ip, const struct tcp_seg *s, uint32_t irs)
+{
+    return (struct tcp_cookie_flow){ .lip = ip->dst, .rip = ip->src, .irs = irs, .lport = s->dport, .rport = s->sport };
+}
+
+static void send_cookie(struct tcp_stack *ts, const struct ip_info *ip, const struct tcp_seg *s)
+{
+    uint64_t now = ts->ns->env->now_ns();
+    struct tcp_cookie_flow f = cookie_flow(ip, s, s->seq);
+    ts->cookies_until_ns = now + TCP_COOKIE_LIFE_NS;
+    tcp_send_cookie_synack(ts->ns, ip, s, tcp_cookie_make(ts, &f, clamp_mss(ts->ns, s), now));
+}
+
+/* Rebuilds the SYN-RECEIVED connection a valid cookie stands for, as if its SYN had carried only the
+   cookie's MSS, then lets the ACK (and any data or FIN with it) complete it as usual. False: no valid
+   cookie, or no room for the connection; the caller resets. */
+static bool cookie_accept(struct tcp_stack *ts, struct tcp_listener *l, const struct ip_info *ip,
+                          const struct tcp_seg *s)
+{
+    uint64_t now = ts->ns->env->now_ns();
+    if (now >= ts->cookies_until_ns)
+        return false;             /* no cookie out: blind ACKs get no 1-in-2^28 guesses */
+    struct tcp_cookie_flow f = cookie_flow(ip, s, s->seq - 1);
+    uint16_t mss = tcp_cookie_check(ts, &f, s->ack - 1, now);
+    if (!mss)
+        return false;
+    struct tcp_conn *c = tcp_conn_new(ts, ip->dst, s->dport, ip->src, s->sport);
+    if (!c) {
+        ts->stats.listen_overflows++;
+        return false;
+    }
+    ts->stats.syn_cookies_ok++;
+    c->iss = c->snd_una = c->recover = s->ack - 1;
+    c->snd_nxt = c->snd_max = c->buf_seq = s->ack;
+    c->listener = l;
+    l->half_open++;               /* the ACK completes it at once: notify_accepted takes it back */
+    c->cb = l->cb;
+    c->arg = l->arg;
+    c->rcv_wscale = 0;            /* our cookie SYN,ACK offered neither scaling nor SACK */
+    c->sack_ok = false;
+    struct tcp_seg syn = { .seq = f.irs, .ack = s->ack, .win = s->win, .mss = mss, .has_mss = true };
+    take_syn(c, &syn);
+    c->state = TCPS_SYN_RECEIVED;
+    c->last_rx_ns = now;
+    struct tcp_seg ack = *s;
+    conn_input(c, ip, &ack);
+    return true;
+}
+
 static void listen_input(struct tcp_stack *ts, struct tcp_listener *l, const struct ip_info *ip,
                          const struct tcp_seg *s)
 {
     if (s->flags & TH_RST)
         return;
     if (s->flags & TH_ACK) {
-        tcp_send_rst_for(ts->ns, ip, s);
+        /* A bad or expired cookie gets the RST any ACK to a listener gets (RFC 9293 §3.10.7.2). */
+        if ((s->flags & TH_SYN) || !cookie_accept(ts, l, ip, s))
+            tcp_send_rst_for(ts->ns, ip, s);
         return;
     }
     if (!(s->flags & TH_SYN))
         return;
     if (l->half_open >= ts->backlog) {
-        ts->stats.listen_overflows++;   /* dropped: the peer retries, as with Linux without cookies */
+        ts->stats.listen_overflows++;
+        send_cookie(ts, ip, s);
         return;
     }
     struct tcp_conn *c = tcp_conn_new(ts, ip->dst, s->dport, ip->src, s->sport);

@@ -64,3 +64,50 @@ uint32_t tcp_isn(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint3
     wr16(t + 10, rport);
     return (uint32_t)tcp_siphash(ts->key, t, sizeof t) + (uint32_t)(now_ns / 4000);
 }
+
+/*
+ * SYN cookies (Bernstein's scheme): when a listener's SYN backlog is full,
+ * the SYN,ACK's ISN carries what we would otherwise keep. Its low 3 bits
+ * index the MSS table; the other 29 are a keyed hash of the 4-tuple, the
+ * peer's ISN (so a cookie answers one SYN only), a 64 s time slot and the
+ * index. The final ACK proves the peer saw our SYN,ACK: ack - 1 must hash
+ * the same in the current or the previous slot. The hash input is longer
+ * than the ISN's and carries a tag, so the two never share a value.
+ */
+#define COOKIE_SLOT_NS (TCP_COOKIE_LIFE_NS / 2)    /* 64 s */
+
+/* Sorted; the largest entry not above the peer's (clamped) MSS is sent. */
+static const uint16_t cookie_mss[8] = { 64, 536, 1024, 1220, 1300, 1400, 1440, 1460 };
+
+static uint32_t cookie_hash(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint64_t slot, unsigned idx)
+{
+    uint8_t t[22];
+    wr32(t, f->lip);
+    wr32(t + 4, f->rip);
+    wr16(t + 8, f->lport);
+    wr16(t + 10, f->rport);
+    wr32(t + 12, f->irs);
+    wr32(t + 16, (uint32_t)slot);
+    t[20] = (uint8_t)idx;
+    t[21] = 'C';                  /* domain separator from tcp_isn() and the table hash */
+    return (uint32_t)tcp_siphash(ts->key, t, sizeof t) & ~7u;
+}
+
+uint32_t tcp_cookie_make(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint16_t mss, uint64_t now_ns)
+{
+    unsigned idx = 7;
+    while (idx && cookie_mss[idx] > mss)
+        idx--;
+    return cookie_hash(ts, f, now_ns / COOKIE_SLOT_NS, idx) | idx;
+}
+
+uint16_t tcp_cookie_check(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint32_t cookie,
+                          uint64_t now_ns)
+{
+    unsigned idx = cookie & 7;
+    uint64_t slot = now_ns / COOKIE_SLOT_NS;
+    for (uint64_t age = 0; age < 2 && age <= slot; age++)
+        if (cookie_hash(ts, f, slot - age, idx) == (cookie & ~7u))
+            return cookie_mss[idx];
+    return 0;
+}

@@ -262,6 +262,26 @@ void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const stru
     checksum_and_send(ns, ip->dst, ip->src, nb);
 }
 
+/* A stateless SYN,ACK whose ISN is a SYN cookie: MSS only, since no window scale or SACK-permitted is
+   encoded in the cookie (offering neither means neither side uses them). */
+void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie)
+{
+    struct netbuf *nb = netbuf_alloc();
+    if (!nb) {
+        ns->stats.no_memory++;
+        return;
+    }
+    uint8_t *o = nb->data + TCP_HLEN;
+    o[0] = 2, o[1] = 4;
+    wr16(o + 2, our_mss(ns));
+    /* The same unscaled window a SYN,ACK from a connection offers (window_field). */
+    put_tcp_header(nb->data, s->dport, s->sport, cookie, s->seq + 1, TH_SYN | TH_ACK,
+                   (uint16_t)tcp_min32(TCP_RCVBUF, 65535), 4);
+    nb->len = TCP_HLEN + 4;
+    ns->tcp->stats.syn_cookies_sent++;
+    checksum_and_send(ns, ip->dst, ip->src, nb);
+}
+
 /* Sends [seq, seq+len) from the ring, with FIN when it ends where the FIN goes and we mean to send it. */
 static void send_data(struct tcp_conn *c, uint32_t seq, uint32_t len, bool fin)
 {

@@ -135,8 +135,12 @@ bool shoal_udp_send(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, const
 #include "../net/tcp.h"
 typedef struct tcp_conn shoal_tcp_conn;
 int shoal_tcp_listen(uint16_t port, const struct tcp_callbacks *cb, void *arg);
+/* shoal_tcp_listen with the congestion control its connections use (TCP_CC_CUBIC or TCP_CC_NEWRENO). */
+int shoal_tcp_listen_cc(uint16_t port, const struct tcp_callbacks *cb, void *arg, enum tcp_cc_algo algo);
 shoal_tcp_conn *shoal_tcp_connect(uint32_t ip, uint16_t port, const struct tcp_callbacks *cb, void *arg);
 void shoal_tcp_set_arg(shoal_tcp_conn *c, void *arg);
+/* Congestion control of a connection from shoal_tcp_connect, called right after it. 0 or -1. */
+int shoal_tcp_set_cc(shoal_tcp_conn *c, enum tcp_cc_algo algo);
 size_t shoal_tcp_send(shoal_tcp_conn *c, const void *data, size_t len);
 size_t shoal_tcp_send_space(const shoal_tcp_conn *c);
 void shoal_tcp_close(shoal_tcp_conn *c);

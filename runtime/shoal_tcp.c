@@ -8,6 +8,15 @@ int shoal_tcp_listen(uint16_t port, const struct tcp_callbacks *cb, void *arg)
     return ns ? tcp_listen(ns, port, cb, arg) : -1;
 }
 
+int shoal_tcp_listen_cc(uint16_t port, const struct tcp_callbacks *cb, void *arg, enum tcp_cc_algo algo)
+{
+    struct net_stack *ns = net_this();
+    /* Checked first so that a bad algo leaves no listener behind (the kernel builds both in). */
+    if (!ns || (algo != TCP_CC_NEWRENO && algo != TCP_CC_CUBIC) || tcp_listen(ns, port, cb, arg))
+        return -1;
+    return tcp_listen_set_cc(ns, port, algo);
+}
+
 shoal_tcp_conn *shoal_tcp_connect(uint32_t ip, uint16_t port, const struct tcp_callbacks *cb, void *arg)
 {
     struct net_stack *ns = net_this();
@@ -15,6 +24,7 @@ shoal_tcp_conn *shoal_tcp_connect(uint32_t ip, uint16_t port, const struct tcp_c
 }
 
 void shoal_tcp_set_arg(shoal_tcp_conn *c, void *arg) { tcp_set_arg(c, arg); }
+int shoal_tcp_set_cc(shoal_tcp_conn *c, enum tcp_cc_algo algo) { return tcp_set_cc(c, algo); }
 size_t shoal_tcp_send(shoal_tcp_conn *c, const void *data, size_t len) { return tcp_send(c, data, len); }
 size_t shoal_tcp_send_space(const shoal_tcp_conn *c) { return tcp_send_space(c); }
 void shoal_tcp_close(shoal_tcp_conn *c) { tcp_close(c); }

@@ -24,6 +24,7 @@
 #include "../../net/tcp_output.c"
 #include "../../net/tcp_timer.c"
 #include "../../net/tcp_cc.c"
+#include "../../net/tcp_cubic.c"
 
 static uint64_t fake_now;
 static struct net_stack stacks[2];

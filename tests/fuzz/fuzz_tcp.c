@@ -24,6 +24,7 @@
 #include "../../net/tcp_output.c"
 #include "../../net/tcp_timer.c"
 #include "../../net/tcp_cc.c"
+#include "../../net/tcp_cubic.c"
 
 #define LOCAL  0x0A000001u
 #define REMOTE 0x0A000002u

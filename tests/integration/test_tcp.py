@@ -95,6 +95,23 @@ def active_open():
         assert res.get("pattern_ok") and res.get("bytes") == nbytes, res
         print(f"  {res}")
 
+def syn_flood_echo():
+    """Thousands of spoofed SYNs fill the echo server's SYN backlog: an established connection keeps
+    echoing, and new connections from Linux still open (on SYN cookies) during the flood. The sources
+    are spoofed on-link addresses: every SYN,ACK needs an ARP request nobody answers, which must not
+    push Linux's resolved entry out of the guest's ARP cache."""
+    with NetNS(addr=f"{HOST_IP}/24") as ns:
+        g = guest(ns, "echo", 1, "microvm", "")
+        try:
+            assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
+            r = ns.run(sys.executable, os.path.join(HERE, "syn_flood.py"), "echo-during", GUEST_IP, "7", "--count", "4000",
+                       "--seconds", "8", "--conns", "4", check=False, timeout=60)
+            res = result(r)
+            assert r.returncode == 0, f"{res}; console:\n{g.tail()}"
+            print(f"  {res}")
+        finally:
+            g.kill()
+
 def cases():
     return [
         ("tcp-echo-1000-conns-microvm-smp1", echo_many("microvm", 1, 1, 1000)),
@@ -104,4 +121,5 @@ def cases():
         ("tcp-echo-bulk-sha256-pc-smp2", echo_bulk("pc", 2, 64)),
         ("tcp-active-open-to-linux", active_open),
         ("tcp-echo-under-loss-dup-reorder", echo_under_impairment),
+        ("tcp-syn-flood-echo-and-new-conns", syn_flood_echo),
     ]

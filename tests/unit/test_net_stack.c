@@ -24,6 +24,7 @@
 #include "../../net/tcp_output.c"
 #include "../../net/tcp_timer.c"
 #include "../../net/tcp_cc.c"
+#include "../../net/tcp_cubic.c"
 
 #define MAX_SENT 128
 static struct netbuf *sent[MAX_SENT];

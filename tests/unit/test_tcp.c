@@ -45,6 +45,8 @@
  *   close_in_recv          the app calls tcp_close from its next FIN callback
  *   abort_in_recv          the app calls tcp_abort from its next recv callback
  *   keepalive IDLE INTVL   tcp_set_keepalive (seconds)
+ *   listen PORT cubic      as listen, with tcp_listen_set_cc(TCP_CC_CUBIC); "connect PORT cubic" likewise
+ *   cc CWND SSTHRESH       the current connection's cwnd and ssthresh are these (bytes; "-" skips one)
  * At the end, every callback must have been expected and every segment matched.
  */
 #include "check.h"
@@ -67,6 +69,7 @@
 #include "../../net/tcp_output.c"
 #include "../../net/tcp_timer.c"
 #include "../../net/tcp_cc.c"
+#include "../../net/tcp_cubic.c"
 
 #define LOCAL_IP   0x0A000001u
 #define REMOTE_IP  0x0A000002u
@@ -519,7 +522,7 @@ static const uint64_t *stat_field(const char *name)
 #define F(x) { #x, offsetof(struct tcp_stats, x) }
         F(segs_in), F(segs_out), F(retransmits), F(bad_checksum), F(bad_header), F(rst_in), F(rst_out),
         F(challenge_acks), F(listen_overflows), F(conns_opened), F(conns_closed), F(out_of_order), F(dup_acks),
-        F(fast_retransmits), F(timeouts), F(time_wait),
+        F(fast_retransmits), F(timeouts), F(time_wait), F(syn_cookies_sent), F(syn_cookies_ok),
 #undef F
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -554,6 +557,20 @@ static void app_send(unsigned n, unsigned taken)
     tx_off += (uint32_t)got;
 }
 
+/* "cc CWND SSTHRESH": the congestion state the script has reasoned out, "-" for either to skip it. */
+static void check_cc(const char *args)
+{
+    char w[2][32];
+    if (sscanf(args, "%31s %31s", w[0], w[1]) != 2 || !cur) {
+        fail("cc: needs CWND SSTHRESH and a connection");
+        return;
+    }
+    const uint32_t got[2] = { cur->cwnd, cur->ssthresh };
+    for (unsigned i = 0; i < 2; i++)
+        if (strcmp(w[i], "-") && strtoul(w[i], 0, 10) != got[i])
+            fail("%s is %u, expected %s", i ? "ssthresh" : "cwnd", got[i], w[i]);
+}
+
 static void command(char *s)
 {
     unsigned a, b;
@@ -563,12 +580,18 @@ static void command(char *s)
         lport = (uint16_t)a;
         if (tcp_listen(&ns, lport, &app_cb, 0))
             fail("tcp_listen failed");
+        else if (strstr(s, " cubic") && tcp_listen_set_cc(&ns, lport, TCP_CC_CUBIC))
+            fail("tcp_listen_set_cc failed");
     } else if (sscanf(s, "connect %u", &a) == 1) {
         rport = (uint16_t)a;
         rx_off = tx_off = 0;
         cur = tcp_connect(&ns, REMOTE_IP, rport, &app_cb, 0);
         if (!cur)
             fail("tcp_connect failed");
+        else if (strstr(s, " cubic") && tcp_set_cc(cur, TCP_CC_CUBIC))
+            fail("tcp_set_cc failed");
+    } else if (!strncmp(s, "cc ", 3)) {
+        check_cc(s + 3);
     } else if (sscanf(s, "local %u", &a) == 1) {
         lport = (uint16_t)a;
     } else if (sscanf(s, "peer %u", &a) == 1) {
