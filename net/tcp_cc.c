@@ -33,8 +33,9 @@ static void reno_on_ack(struct tcp_conn *c, uint32_t acked)
 }
 
 /* RFC 5681 equation (4). */
-static uint32_t reno_ssthresh(struct tcp_conn *c)
+static uint32_t reno_ssthresh(struct tcp_conn *c, bool timeout)
 {
+    (void)timeout;
     uint32_t half = (c->snd_max - c->snd_una) / 2;
     return half > 2u * c->mss ? half : 2u * c->mss;
 }

@@ -145,22 +145,13 @@ static void cubic_on_ack(struct tcp_conn *c, uint32_t acked)
     grow_toward(c, tcp_cubic_window(cu->w_max, cu->k_ms, t_ms + rtt_ms, c->mss), acked);
 }
 
-/*
- * The ops struct has one loss hook for both signals. tcp_input.c calls it on the third
- * duplicate ACK, before it enters recovery; tcp_timer.c on a timeout, which is the
- * only other caller. A timeout gets RFC 9438 §4.8: same ssthresh, flat restart of the curve.
- */
-static bool loss_is_fast_retransmit(const struct tcp_conn *c)
-{
-    return c->dupacks == 3 && !c->in_recovery;
-}
-
-/* RFC 9438 §4.6-4.8: remember W_max (with fast convergence), ssthresh = beta_cubic x flight. */
-static uint32_t cubic_ssthresh(struct tcp_conn *c)
+/* RFC 9438 §4.6-4.8: remember W_max (with fast convergence), ssthresh = beta_cubic x flight;
+   a timeout keeps W_max and restarts the curve flat (§4.8). */
+static uint32_t cubic_ssthresh(struct tcp_conn *c, bool timeout)
 {
     struct tcp_cubic *cu = &c->cubic;
     cu->in_epoch = false;
-    if (loss_is_fast_retransmit(c)) {
+    if (!timeout) {
         cu->cwnd_prior = c->cwnd;
         /* A loss below the last W_max means competition grew: give some of it up. */
         cu->w_max = c->cwnd < cu->w_max ? (uint32_t)((uint64_t)c->cwnd * CUBIC_FC_NUM / CUBIC_FC_DEN) : c->cwnd;

@@ -69,7 +69,8 @@ struct tcp_cc_ops {
     const char *name;
     void (*init)(struct tcp_conn *c);
     void (*on_ack)(struct tcp_conn *c, uint32_t acked);      /* new data acknowledged, outside recovery */
-    uint32_t (*ssthresh)(struct tcp_conn *c);               /* on loss (fast retransmit or timeout) */
+    /* On loss: a retransmission timeout, or (timeout false) the third duplicate ACK. */
+    uint32_t (*ssthresh)(struct tcp_conn *c, bool timeout);
 };
 extern const struct tcp_cc_ops tcp_newreno;
 /* tcp_cc.c: RFC 5681 slow start, shared by the algorithms; the ops for an algorithm, 0 if not built in. */

@@ -510,7 +510,7 @@ static void on_dup_ack(struct tcp_conn *c)
     if (c->dupacks != 3 || !seq_gt(c->snd_una, c->recover))
         return;
     ts->stats.fast_retransmits++;
-    c->ssthresh = c->cc->ssthresh(c);
+    c->ssthresh = c->cc->ssthresh(c, false);
     c->recover = c->snd_max;
     c->in_recovery = true;
     tcp_retransmit_first(c);

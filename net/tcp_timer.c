@@ -99,7 +99,7 @@ static void on_rto(struct tcp_conn *c)
         return;
     }
     /* RFC 5681 §3.1: one segment, then slow start from the lost one (go-back-N from snd_una). */
-    c->ssthresh = c->cc->ssthresh(c);
+    c->ssthresh = c->cc->ssthresh(c, true);
     c->cwnd = c->mss;
     c->in_recovery = false;
     c->dupacks = 0;
