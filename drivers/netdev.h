@@ -41,7 +41,7 @@ struct netbuf {
     uint16_t gso_size, hdr_len;
     uint16_t csum_start, csum_offset;
     uint16_t queue;             /* the queue it arrived on */
-    uint16_t owner;             /* the shard whose heap it came from */
+    uint16_t pad2;
     uint32_t hash;              /* flow hash, when the device or net/ computed one */
     uint8_t _reserved[8];
 };

@@ -83,7 +83,6 @@ struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned
     d->queue_owner[index] = (uint16_t)cpu;
     if (!d->t->queue_enable(d, vq, cpu))
         return 0;
-    d->nqueues_enabled++;
     d->owner_mask |= 1ULL << cpu;
     return vq;
 }

@@ -45,7 +45,6 @@ struct virtio_dev {
     /* Which shard owns each queue: the transport routes interrupts by it. */
     uint16_t queue_owner[VIRTIO_MAX_QUEUES];
     uint64_t owner_mask;        /* bit s: shard s owns one of the queues */
-    unsigned nqueues_enabled;
 };
 
 /* Hand a discovered device to its driver. A device with no driver is reported and left alone. */

@@ -26,7 +26,6 @@
 struct mmio_dev {
     struct virtio_dev dev;
     volatile uint8_t *base;
-    uint32_t gsi;
     bool irq_routed;
 };
 
@@ -145,7 +144,6 @@ static void probe_one(uint64_t base, uint64_t size, uint32_t gsi)
     if (!m)
         return;
     m->base = b;
-    m->gsi = gsi;
     m->dev.t = &mmio_transport;
     m->dev.device_id = id;
     fmt_snprintf(m->dev.name, sizeof m->dev.name, "virtio-mmio@0x%lx", (unsigned long)base);

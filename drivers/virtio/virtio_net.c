@@ -271,6 +271,9 @@ static bool set_rss(struct netdev *d, const uint8_t *key, unsigned key_len, cons
         return false;
     uint32_t types = virtio_config_read(v->vd, offsetof(struct virtio_net_config, supported_hash_types), 4) &
                      (VIRTIO_NET_RSS_HASH_TYPE_IPv4 | VIRTIO_NET_RSS_HASH_TYPE_TCPv4 | VIRTIO_NET_RSS_HASH_TYPE_UDPv4);
+    /* Anything less than the three hashes our steering uses would send flows to the wrong shard. */
+    if (types != (VIRTIO_NET_RSS_HASH_TYPE_IPv4 | VIRTIO_NET_RSS_HASH_TYPE_TCPv4 | VIRTIO_NET_RSS_HASH_TYPE_UDPv4))
+        return false;
     /* le32 types, le16 mask, le16 unclassified, le16 table[n], le16 max_tx_vq, u8 key_len, key */
     uint32_t len = 8 + 2 * n + 3 + key_len;
     uint8_t *buf = malloc(len);
@@ -325,6 +328,16 @@ static uint64_t choose_features(uint64_t offered)
     return f;
 }
 
+/* A device without a MAC of its own: a random locally administered unicast one, so two images differ. */
+static void random_mac(uint8_t mac[6])
+{
+    uint64_t r;
+    if (!cpu_rdrand64(&r))
+        r = rdtsc() * 0x9E3779B97F4A7C15ULL;
+    memcpy(mac, &r, 6);
+    mac[0] = (uint8_t)((mac[0] & 0xFE) | 0x02);
+}
+
 static void read_config(struct vnet *v)
 {
     struct virtio_dev *d = v->vd;
@@ -332,7 +345,7 @@ static void read_config(struct vnet *v)
         for (unsigned i = 0; i < 6; i++)
             v->nd.mac[i] = (uint8_t)virtio_config_read(d, offsetof(struct virtio_net_config, mac) + i, 1);
     else
-        memcpy(v->nd.mac, (uint8_t[6]){ 0x02, 0x53, 0x48, 0x4f, 0x41, 0x4c }, 6); /* locally administered */
+        random_mac(v->nd.mac);
     v->nd.mtu = virtio_has(d, VIRTIO_NET_F_MTU) ? (uint16_t)virtio_config_read(d, offsetof(struct virtio_net_config, mtu), 2) : 1500;
     if (!virtio_has(d, VIRTIO_NET_F_MRG_RXBUF) && v->nd.mtu > NETBUF_SIZE - NETBUF_META - NETBUF_HEADROOM - 18)
         v->nd.mtu = NETBUF_SIZE - NETBUF_META - NETBUF_HEADROOM - 18;

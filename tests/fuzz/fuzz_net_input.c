@@ -9,52 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../net/stack.h"
-#include "../../net/stack.c"
-#include "../../net/arp.c"
-#include "../../net/ipv4.c"
-#include "../../net/icmp.c"
-#include "../../net/udp.c"
-#include "../../net/checksum.c"
-#include "../../net/ip_reass.c"
-#include "../../net/toeplitz.c"
-#include "../../kernel/timer_wheel.c"
-#include "../../net/tcp_isn.c"
-#include "../../net/tcp_conn.c"
-#include "../../net/tcp_input.c"
-#include "../../net/tcp_output.c"
-#include "../../net/tcp_timer.c"
-#include "../../net/tcp_cc.c"
-#include "../../net/tcp_cubic.c"
+#include "../support/net_stack_host.c"
 
 static uint64_t fake_now;
 static struct net_stack stacks[2];
 static uint8_t sink[256];
-
-struct netbuf *netbuf_alloc(void)
-{
-    struct netbuf *b = malloc(NETBUF_SIZE);
-    memset(b, 0, sizeof *b);
-    b->data = netbuf_base(b) + NETBUF_HEADROOM;
-    return b;
-}
-
-void netbuf_free(struct netbuf *b)
-{
-    while (b) {
-        struct netbuf *f = b->frag;
-        free(b);
-        b = f;
-    }
-}
-
-/* ipv4.c's LRO path (chained frames) needs it; drivers/netdev.c has the kernel's. */
-uint32_t netbuf_frame_len(const struct netbuf *b)
-{
-    uint32_t n = 0;
-    for (; b; b = b->frag)
-        n += b->len;
-    return n;
-}
 
 static void env_send(struct net_stack *ns, struct netbuf *f)
 {

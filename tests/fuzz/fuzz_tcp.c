@@ -9,22 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../kernel/timer_wheel.c"
-#include "../../net/stack.c"
-#include "../../net/arp.c"
-#include "../../net/ipv4.c"
-#include "../../net/icmp.c"
-#include "../../net/udp.c"
-#include "../../net/checksum.c"
-#include "../../net/ip_reass.c"
-#include "../../net/toeplitz.c"
-#include "../../net/tcp_isn.c"
-#include "../../net/tcp_conn.c"
-#include "../../net/tcp_input.c"
-#include "../../net/tcp_output.c"
-#include "../../net/tcp_timer.c"
-#include "../../net/tcp_cc.c"
-#include "../../net/tcp_cubic.c"
+#include "../support/net_stack_host.c"
 
 #define LOCAL  0x0A000001u
 #define REMOTE 0x0A000002u
@@ -34,31 +19,6 @@ static struct timer_wheel wheel;
 static struct net_stack ns;
 static uint32_t last_seq, last_ack;   /* of the last segment we sent */
 static struct tcp_conn *conn;
-
-struct netbuf *netbuf_alloc(void)
-{
-    struct netbuf *b = malloc(NETBUF_SIZE);
-    memset(b, 0, sizeof *b);
-    b->data = netbuf_base(b) + NETBUF_HEADROOM;
-    return b;
-}
-
-void netbuf_free(struct netbuf *b)
-{
-    while (b) {
-        struct netbuf *f = b->frag;
-        free(b);
-        b = f;
-    }
-}
-
-uint32_t netbuf_frame_len(const struct netbuf *b)
-{
-    uint32_t n = 0;
-    for (; b; b = b->frag)
-        n += b->len;
-    return n;
-}
 
 static void env_send(struct net_stack *s, struct netbuf *f)
 {

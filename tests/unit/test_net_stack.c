@@ -9,22 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../net/stack.h"
-#include "../../net/stack.c"
-#include "../../net/arp.c"
-#include "../../net/ipv4.c"
-#include "../../net/icmp.c"
-#include "../../net/udp.c"
-#include "../../net/checksum.c"
-#include "../../net/ip_reass.c"
-#include "../../kernel/timer_wheel.c"
-#include "../../net/toeplitz.c"
-#include "../../net/tcp_isn.c"
-#include "../../net/tcp_conn.c"
-#include "../../net/tcp_input.c"
-#include "../../net/tcp_output.c"
-#include "../../net/tcp_timer.c"
-#include "../../net/tcp_cc.c"
-#include "../../net/tcp_cubic.c"
+#include "../support/net_stack_host.c"
 
 #define MAX_SENT 128
 static struct netbuf *sent[MAX_SENT];
@@ -32,31 +17,6 @@ static unsigned nsent;
 static uint64_t fake_now = 1000000000ULL;
 static struct net_stack other;          /* the "other shard" broadcasts reach */
 static unsigned broadcasts;
-
-struct netbuf *netbuf_alloc(void)
-{
-    struct netbuf *b = calloc(1, NETBUF_SIZE);
-    b->data = netbuf_base(b) + NETBUF_HEADROOM;
-    return b;
-}
-
-void netbuf_free(struct netbuf *b)
-{
-    while (b) {
-        struct netbuf *f = b->frag;
-        free(b);
-        b = f;
-    }
-}
-
-/* ipv4.c's LRO path (chained frames) needs it; drivers/netdev.c has the kernel's. */
-uint32_t netbuf_frame_len(const struct netbuf *b)
-{
-    uint32_t n = 0;
-    for (; b; b = b->frag)
-        n += b->len;
-    return n;
-}
 
 static void env_send(struct net_stack *ns, struct netbuf *f)
 {
@@ -101,18 +61,28 @@ static void clear_sent(void)
     nsent = 0;
 }
 
-static void reset(void)
+/* Frees what the last test left, so LeakSanitizer (which checks at exit) sees only real leaks. */
+static void teardown(void)
 {
     clear_sent();
-    broadcasts = 0;
-    struct net_config cfg = { .ip = OUR_IP, .netmask = 0xFFFFFF00, .gateway = PEER_IP, .mtu = 1500, .configured = true };
     for (unsigned k = 0; k < ARP_CACHE_SIZE; k++) {
         drop_pending(&ns, &ns.arp[k]);
         drop_pending(&other, &other.arp[k]);
     }
     ip_reass_clear(&ns.reass);
+    ip_reass_clear(&other.reass);
     tcp_fini(&ns);
     tcp_fini(&other);
+}
+
+static void reset(void)
+{
+    static bool registered;
+    if (!registered)
+        registered = atexit(teardown) == 0;
+    teardown();
+    broadcasts = 0;
+    struct net_config cfg = { .ip = OUR_IP, .netmask = 0xFFFFFF00, .gateway = PEER_IP, .mtu = 1500, .configured = true };
     net_stack_init(&ns, &env, 0, our_mac, &cfg);
     net_stack_init(&other, &env, 1, our_mac, &cfg);
 }
@@ -217,7 +187,7 @@ TEST(unanswered_requests_never_evict_resolved_neighbours)
     clear_sent();
     /* replies to 200 spoofed on-link sources: each needs ARP, none will answer */
     for (uint32_t i = 0; i < 200; i++)
-        CHECK(udp_send(&ns, 7, 0x0A000200u + 20 + i % 200, 5000, "x", 1) || true);
+        udp_send(&ns, 7, 0x0A000200u + 20 + i, 5000, "x", 1);
     uint8_t mac[6];
     CHECK(arp_lookup(&ns, PEER_IP, mac) && memcmp(mac, peer_mac, 6) == 0);
     unsigned pending = 0;
@@ -389,21 +359,6 @@ TEST(fragmented_ping_reassembled_and_answered)
     CHECK_EQ(ns.stats.ip_reassembled, 1u);
     CHECK_EQ(ns.stats.icmp_echo_replied, 1u);
     CHECK_EQ(nsent, 2u);                                    /* the 2908-byte reply, fragmented again */
-}
-
-TEST(cleanup)
-{
-    reset();
-    clear_sent();
-    for (unsigned k = 0; k < ARP_CACHE_SIZE; k++) {
-        drop_pending(&ns, &ns.arp[k]);
-        drop_pending(&other, &other.arp[k]);
-    }
-    ip_reass_clear(&ns.reass);
-    ip_reass_clear(&other.reass);
-    tcp_fini(&ns);
-    tcp_fini(&other);
-    CHECK(true);
 }
 
 TEST_MAIN()

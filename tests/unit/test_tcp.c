@@ -54,22 +54,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "../../kernel/timer_wheel.c"
-#include "../../net/stack.c"
-#include "../../net/arp.c"
-#include "../../net/ipv4.c"
-#include "../../net/icmp.c"
-#include "../../net/udp.c"
-#include "../../net/checksum.c"
-#include "../../net/ip_reass.c"
-#include "../../net/toeplitz.c"
-#include "../../net/tcp_isn.c"
-#include "../../net/tcp_conn.c"
-#include "../../net/tcp_input.c"
-#include "../../net/tcp_output.c"
-#include "../../net/tcp_timer.c"
-#include "../../net/tcp_cc.c"
-#include "../../net/tcp_cubic.c"
+#include "../support/net_stack_host.c"
 
 #define LOCAL_IP   0x0A000001u
 #define REMOTE_IP  0x0A000002u
@@ -80,31 +65,6 @@
 #define MAX_FLOWS  64
 
 /* --- host environment --- */
-
-struct netbuf *netbuf_alloc(void)
-{
-    struct netbuf *b = malloc(NETBUF_SIZE);
-    memset(b, 0, sizeof *b);
-    b->data = netbuf_base(b) + NETBUF_HEADROOM;
-    return b;
-}
-
-void netbuf_free(struct netbuf *b)
-{
-    while (b) {
-        struct netbuf *f = b->frag;
-        free(b);
-        b = f;
-    }
-}
-
-uint32_t netbuf_frame_len(const struct netbuf *b)
-{
-    uint32_t n = 0;
-    for (; b; b = b->frag)
-        n += b->len;
-    return n;
-}
 
 struct frame { uint64_t t; uint32_t len; uint8_t d[NETBUF_SIZE]; };
 

@@ -1,0 +1,30 @@
+/* Packet buffers: plain heap objects, so they build on the host for tests too. */
+#include "netdev.h"
+#include "../kernel/malloc.h"
+
+struct netbuf *netbuf_alloc(void)
+{
+    struct netbuf *b = malloc(NETBUF_SIZE);
+    if (!b)
+        return 0;
+    *b = (struct netbuf){ 0 };
+    b->data = netbuf_base(b) + NETBUF_HEADROOM;
+    return b;
+}
+
+void netbuf_free(struct netbuf *b)
+{
+    while (b) {
+        struct netbuf *f = b->frag;
+        free(b);
+        b = f;
+    }
+}
+
+uint32_t netbuf_frame_len(const struct netbuf *b)
+{
+    uint32_t n = 0;
+    for (; b; b = b->frag)
+        n += b->len;
+    return n;
+}
