@@ -6,7 +6,6 @@
  */
 #include "stack.h"
 #include "checksum.h"
-#include "../kernel/malloc.h"
 #include "../kernel/string.h"
 
 #define ICMP_ECHO_REPLY    0
@@ -42,25 +41,21 @@ static bool take_token(struct net_stack *ns)
     return true;
 }
 
-static void send_message(struct net_stack *ns, uint32_t dst, uint8_t *msg, size_t len)
+/* hdr: the 8-byte ICMP header (its checksum field is filled here), then body. */
+static void send_message(struct net_stack *ns, uint32_t dst, uint8_t *hdr, const uint8_t *body, size_t blen)
 {
-    wr16(msg + 2, 0);
-    wr16(msg + 2, csum_finish(csum_add(0, msg, len)));
-    ipv4_send(ns, dst, IPPROTO_ICMP, msg, len);
+    wr16(hdr + 2, 0);
+    wr16(hdr + 2, csum_finish(csum_add(csum_add(0, hdr, ICMP_HLEN), body, blen)));
+    ipv4_send(ns, dst, IPPROTO_ICMP, hdr, ICMP_HLEN, body, blen);
 }
 
 static void echo_reply(struct net_stack *ns, const struct ip_info *ip, const uint8_t *req, size_t len)
 {
-    uint8_t *msg = malloc(len);
-    if (!msg) {
-        ns->stats.no_memory++;
-        return;
-    }
-    memcpy(msg, req, len);
-    msg[0] = ICMP_ECHO_REPLY;
-    msg[1] = 0;
-    send_message(ns, ip->src, msg, len);
-    free(msg);
+    uint8_t hdr[ICMP_HLEN];
+    memcpy(hdr, req, ICMP_HLEN);
+    hdr[0] = ICMP_ECHO_REPLY;
+    hdr[1] = 0;
+    send_message(ns, ip->src, hdr, req + ICMP_HLEN, len - ICMP_HLEN);
     ns->stats.icmp_echo_replied++;
 }
 
@@ -83,13 +78,9 @@ static void send_error(struct net_stack *ns, uint32_t dst, uint8_t type, uint8_t
         return;
     if (qlen > ICMP_QUOTE_MAX)
         qlen = ICMP_QUOTE_MAX;
-    uint8_t msg[ICMP_HLEN + ICMP_QUOTE_MAX];
-    memset(msg, 0, ICMP_HLEN);
-    msg[0] = type;
-    msg[1] = code;
-    memcpy(msg + ICMP_HLEN, quote, qlen);
+    uint8_t hdr[ICMP_HLEN] = { type, code };
     ns->stats.icmp_errors_sent++;
-    send_message(ns, dst, msg, ICMP_HLEN + qlen);
+    send_message(ns, dst, hdr, quote, qlen);
 }
 
 /* RFC 1122 §3.2.2: no error about an error, a broadcast, or a non-unicast source. */

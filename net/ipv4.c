@@ -180,11 +180,23 @@ static uint16_t next_id(struct net_stack *ns, unsigned shards)
     return id;
 }
 
-static unsigned shard_stride(const struct net_stack *ns) { return ns->env->shards ? ns->env->shards() : 1; }
 
-bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t *l4, size_t len)
+/* Bytes [off, off + n) of the payload hdr[0..hlen) followed by data. */
+static void copy_span(uint8_t *to, const uint8_t *hdr, size_t hlen, const uint8_t *data, size_t off, size_t n)
+{
+    if (off < hlen) {
+        size_t k = hlen - off < n ? hlen - off : n;
+        memcpy(to, hdr + off, k);
+        to += k, off += k, n -= k;
+    }
+    memcpy(to, data + (off - hlen), n);
+}
+
+bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t *hdr, size_t hlen,
+               const uint8_t *data, size_t dlen)
 {
     uint32_t hop;
+    size_t len = hlen + dlen;
     if (!next_hop(ns, dst, &hop)) {
         ns->stats.ip_no_route++;
         return false;
@@ -194,8 +206,9 @@ bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t 
     size_t room = ns->cfg.mtu - IP_HLEN;
     bool fragment = len > room;
     size_t chunk = fragment ? room & ~(size_t)7 : len;
-    uint16_t id = next_id(ns, shard_stride(ns));
-    for (size_t off = 0; off < len || (len == 0 && off == 0); off += chunk) {
+    uint16_t id = next_id(ns, ns->env->shards());
+    size_t off = 0;
+    do {
         size_t n = len - off < chunk ? len - off : chunk;
         struct netbuf *f = netbuf_alloc();
         if (!f) {
@@ -205,14 +218,13 @@ bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t 
         f->data -= IP_HLEN;
         uint16_t flags = fragment ? (uint16_t)((off >> 3) | (off + n < len ? IP_MF : 0)) : IP_DF;
         put_header(ns, f->data, dst, proto, IP_HLEN + n, id, flags);
-        memcpy(f->data + IP_HLEN, l4 + off, n);
+        copy_span(f->data + IP_HLEN, hdr, hlen, data, off, n);
         f->len = (uint32_t)(IP_HLEN + n);
         ns->stats.ip_tx++;
         ns->stats.ip_tx_fragments += fragment;
         arp_output(ns, f, hop);
-        if (len == 0)
-            break;
-    }
+        off += n;
+    } while (off < len);
     return true;
 }
 
@@ -226,7 +238,7 @@ bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct 
     }
     nb->data -= IP_HLEN;
     nb->len += IP_HLEN;
-    put_header(ns, nb->data, dst, proto, nb->len, next_id(ns, shard_stride(ns)), IP_DF);
+    put_header(ns, nb->data, dst, proto, nb->len, next_id(ns, ns->env->shards()), IP_DF);
     if (nb->flags & NETBUF_CSUM_PARTIAL)
         nb->csum_start = (uint16_t)(nb->csum_start + IP_HLEN + ETH_HLEN);
     ns->stats.ip_tx++;

@@ -189,7 +189,7 @@ static void attach(void *arg)
     n->stack = &sn->ns;
     netif_set_handler(rx, &sn->ns);
     /* A flow's datagrams and segments must all reach the one shard that owns it. */
-    netif_set_steering(true);
+    netif_steer_flows();
     timer_init(&sn->tick, tick);
     reactor_timer_arm(&sn->tick, now_ns() + NET_TICK_NS);
     if (sn->ns.shard == 0 && sn->ns.cfg.configured)

@@ -41,6 +41,13 @@ void netif_set_steering(bool on)
         priv_of(n)->steer = on;
 }
 
+void netif_steer_flows(void)
+{
+    struct netif_shard *n = netif_this();
+    if (n)
+        priv_of(n)->steer = !n->device_steers;
+}
+
 static void handle_local(struct netif_shard *n, struct netbuf *f)
 {
     n->stats.rx_frames++;
@@ -159,17 +166,21 @@ static void attach_shard(void *arg)
     reactor_add_poller(&n->poller, netif_poll, netif_sleep);
 }
 
-static void program_rss(struct netdev *d)
+/* True when the device now steers every flow to its owning shard itself. */
+static bool program_rss(struct netdev *d)
 {
     uint16_t table[FLOW_TABLE_LEN];
     unsigned len = FLOW_TABLE_LEN;
     if (d->rss_max_table < len || d->rss_max_key < FLOW_KEY_LEN)
-        return;
+        return false;
     /* The device can only pick queues; a flow owned by a shard without one lands anywhere and is steered. */
     for (unsigned i = 0; i < len; i++)
         table[i] = (uint16_t)(flow_table_entry(i, cpu_total) % d->nqueues);
-    if (!d->ops->set_rss(d, flow_key, FLOW_KEY_LEN, table, len))
+    if (!d->ops->set_rss(d, flow_key, FLOW_KEY_LEN, table, len)) {
         klog("net: %s refused our RSS configuration; steering in software", d->name);
+        return false;
+    }
+    return d->nqueues == cpu_total;
 }
 
 void netif_init(void)
@@ -177,8 +188,7 @@ void netif_init(void)
     struct netdev *d = netdev_get(0);
     if (!d)
         return;
-    if (d->offloads & NETDEV_RSS)
-        program_rss(d);
+    bool device_steers = (d->offloads & NETDEV_RSS) && program_rss(d);
     for (unsigned i = 0; i < cpu_total; i++) {
         struct netif_priv *p = heap_alloc(&cpu_table[i]->heap, sizeof *p);
         if (!p) {
@@ -189,6 +199,7 @@ void netif_init(void)
         p->pub.dev = d;
         p->pub.shard = i;
         p->pub.has_queue = i < d->nqueues;
+        p->pub.device_steers = device_steers;
         /* With fewer queues than shards, flows must reach their owners. */
         p->steer = d->nqueues < cpu_total;
         cpu_table[i]->netif = &p->pub;

@@ -31,6 +31,7 @@ struct netif_shard {
     struct netdev *dev;
     unsigned shard;
     bool has_queue;
+    bool device_steers;          /* RSS with our table on a queue per shard: frames arrive at their owner */
     netif_rx_fn rx;
     void *rx_arg;
     struct net_stack *stack;     /* this shard's IPv4 stack (net_kernel.c) */
@@ -46,6 +47,9 @@ struct netif_shard *netif_this(void);
 void netif_set_handler(netif_rx_fn fn, void *arg);
 /* Steer received frames to their flow's owner (on by default when some shards have no queue). */
 void netif_set_steering(bool on);
+/* Every flow must reach its owning shard: steer in software unless the device already does
+   (hashing each frame again would only find the shard it is on). */
+void netif_steer_flows(void);
 /* Send one frame (ownership passes); false if it had to be dropped. */
 bool netif_send(struct netbuf *frame);
 /* Counters of shard s (read without synchronisation: for reports). */

@@ -130,10 +130,12 @@ struct ip_info {
 
 void ipv4_input(struct net_stack *ns, struct netbuf *frame);
 /*
- * Send proto payload (l4[0..len), its checksum already in place) to dst,
- * fragmenting to the MTU as needed. Copies; returns false if it could not.
+ * Send a proto payload to dst: its header hdr[0..hlen) (checksum already
+ * in place) followed by data[0..dlen), copied straight into the frames,
+ * fragmenting to the MTU as needed. False if it could not.
  */
-bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t *l4, size_t len);
+bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t *hdr, size_t hlen,
+               const uint8_t *data, size_t dlen);
 /* Same, from a netbuf whose data holds the L4 bytes and whose headroom takes the headers; no fragmentation. */
 bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct netbuf *nb);
 uint32_t ipv4_source_for(const struct net_stack *ns, uint32_t dst);

@@ -6,7 +6,6 @@
  */
 #include "stack.h"
 #include "checksum.h"
-#include "../kernel/malloc.h"
 #include "../kernel/string.h"
 
 #define UDP_HLEN 8
@@ -63,21 +62,15 @@ bool udp_send(struct net_stack *ns, uint16_t src_port, uint32_t dst, uint16_t ds
 {
     if (len > 65507)
         return false;
-    uint8_t *d = malloc(UDP_HLEN + len);
-    if (!d) {
-        ns->stats.no_memory++;
-        return false;
-    }
-    wr16(d, src_port);
-    wr16(d + 2, dst_port);
-    wr16(d + 4, (uint16_t)(UDP_HLEN + len));
-    wr16(d + 6, 0);
-    memcpy(d + UDP_HLEN, data, len);
-    uint32_t src = ipv4_source_for(ns, dst);
-    uint16_t c = csum_finish(csum_add(csum_pseudo(src, dst, IPPROTO_UDP, (uint32_t)(UDP_HLEN + len)), d, UDP_HLEN + len));
-    wr16(d + 6, c ? c : 0xFFFF);
-    bool ok = ipv4_send(ns, dst, IPPROTO_UDP, d, UDP_HLEN + len);
-    free(d);
+    uint8_t h[UDP_HLEN];
+    wr16(h, src_port);
+    wr16(h + 2, dst_port);
+    wr16(h + 4, (uint16_t)(UDP_HLEN + len));
+    wr16(h + 6, 0);
+    uint32_t sum = csum_pseudo(ipv4_source_for(ns, dst), dst, IPPROTO_UDP, (uint32_t)(UDP_HLEN + len));
+    uint16_t c = csum_finish(csum_add(csum_add(sum, h, UDP_HLEN), data, len));
+    wr16(h + 6, c ? c : 0xFFFF);
+    bool ok = ipv4_send(ns, dst, IPPROTO_UDP, h, UDP_HLEN, data, len);
     ns->stats.udp_tx += ok;
     return ok;
 }

@@ -28,128 +28,19 @@ per-round ratios. About 3 minutes with the defaults.
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.join(ROOT, "build")
-BENCH = os.path.join(BUILD, "bench")
-GUEST = os.path.join(BUILD, "linux-guest")
-RUN = os.path.join(ROOT, "scripts", "run.py")
+from guests import BENCH, BUILD, GUEST, ROOT, Guest, host_tsc_khz, prepare, ratio_cell  # noqa: E402
+
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from netns import NetNS  # noqa: E402  (a namespace with a tap, removed afterwards)
 
 GUEST_IP, HOST_IP, PREFIX = "10.0.2.15", "10.0.2.1", 24
 PORT = 7
 VCPUS = (1, 2)
-EXIT_NO_STATUS = 125
 READY = {"shoal": r"^echo: TCP and UDP port 7", "linux": r"^tcp_echo: ready"}
-
-
-def sh(*cmd, **kw):
-    return subprocess.run(list(cmd), check=True, **kw)
-
-
-def newer(target, *sources):
-    return os.path.exists(target) and all(os.path.getmtime(target) >= os.path.getmtime(s) for s in sources)
-
-
-def prepare():
-    os.makedirs(BENCH, exist_ok=True)
-    r = subprocess.run(["make", "-s", "-C", ROOT, "APP=echo"], capture_output=True, text=True)
-    elf = os.path.join(BUILD, "echo.elf")
-    if r.returncode != 0:
-        if not os.path.exists(elf):
-            sys.exit(f"tcp.py: building echo failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-        print(f"tcp.py: WARNING: building echo failed; measuring the existing {elf}, built "
-              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(os.path.getmtime(elf)))}", flush=True)
-    for prog in ("tcp_load", "tsc_khz"):
-        src, out = os.path.join(HERE, f"{prog}.c"), os.path.join(BENCH, prog)
-        if not newer(out, src):
-            sh("gcc", "-O2", "-Wall", "-o", out, src)
-    guest_srcs = [os.path.join(ROOT, "scripts", "linux-guest.sh"), os.path.join(HERE, "guest", "tcp_echo.c")]
-    if not newer(os.path.join(GUEST, "initrd.gz"), *guest_srcs):
-        sh(os.path.join(ROOT, "scripts", "linux-guest.sh"), stdout=subprocess.DEVNULL)
-
-
-def host_tsc_khz():
-    return int(subprocess.run([os.path.join(BENCH, "tsc_khz")], capture_output=True, text=True,
-                              check=True).stdout.strip())
-
-
-class Guest:
-    """An echo server booted through run.py inside the namespace; console lines kept as they come."""
-
-    def __init__(self, kind, smp, machine, tsc_khz, ns, timeout):
-        if kind == "shoal":
-            cmd = [RUN, os.path.join(BUILD, "echo.elf")]
-            cmdline = [f"ip={GUEST_IP}/{PREFIX}"]
-        else:
-            cmd = [RUN, os.path.join(GUEST, "vmlinuz"), "--initrd", os.path.join(GUEST, "initrd.gz")]
-            # microvm has no PIT, HPET or ACPI PM timer under TCG: Linux is told the host's TSC rate
-            # (which TCG guests see) instead of calibrating, or it can hang at boot.
-            cmdline = ["console=ttyS0", "quiet", "panic=-1", f"tsc_early_khz={tsc_khz}", "tsc=reliable",
-                       "bench=tcp_echo", f"shoal_ip={GUEST_IP}/{PREFIX}", f"tcp_echo_seconds={int(timeout) - 30}"]  # off on its own first
-        cmd = ["ip", "netns", "exec", ns.name, sys.executable, *cmd, "--smp", str(smp), "--machine", machine,
-               "--timeout", str(timeout), "--net", ns.net_arg(), "--", *cmdline]
-        self.kind = kind
-        self.lines = []
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.append(raw.decode(errors="replace").rstrip("\r\n"))
-
-    def find(self, pattern):
-        rx = re.compile(pattern)
-        return next((m for m in (rx.search(line) for line in list(self.lines)) if m), None)
-
-    def wait_for(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.find(pattern):
-                return True
-            if self.proc.poll() is not None:
-                self.reader.join(5)
-                return bool(self.find(pattern))
-            time.sleep(0.05)
-        return False
-
-    def wait(self, timeout):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = None
-        self.reader.join(5)
-        return rc
-
-    def kill(self):
-        if self.proc.poll() is None:
-            # `ip netns exec` execs run.py, which starts QEMU in a session of its own: stop QEMU first, by its pid.
-            try:
-                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
-                    children = [int(c) for c in f.read().split()]
-            except OSError:
-                children = []
-            for c in children:
-                try:
-                    os.kill(c, 9)
-                except ProcessLookupError:
-                    pass
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(5)
-
-    def tail(self, n=15):
-        return "\n".join(self.lines[-n:])
 
 
 def load(ns, guest, *args, timeout):
@@ -166,7 +57,12 @@ def case(kind, smp, machine, tsc_khz, args):
     """One boot: rr over 1 connection, rr over args.conns, bulk. Returns the three results."""
     out = {}
     with NetNS(queues=smp, addr=f"{HOST_IP}/{PREFIX}") as ns:
-        g = Guest(kind, smp, machine, tsc_khz, ns, timeout=180)
+        timeout = 180
+        g = Guest(kind, smp, machine, tsc_khz, image=os.path.join(BUILD, "echo.elf"),
+                  shoal_cmdline=[f"ip={GUEST_IP}/{PREFIX}"],
+                  # the Linux guest stops on its own before run.py's timeout
+                  linux_cmdline=["bench=tcp_echo", f"shoal_ip={GUEST_IP}/{PREFIX}", f"tcp_echo_seconds={timeout - 30}"],
+                  ns=ns, timeout=timeout)
         try:
             if not g.wait_for(READY[kind], 90):
                 sys.exit(f"tcp.py: {kind} did not come up; console:\n{g.tail()}")
@@ -177,21 +73,12 @@ def case(kind, smp, machine, tsc_khz, args):
                                timeout=90)
             if kind == "linux":
                 load(ns, g, "exit", GUEST_IP, str(PORT), timeout=10)
-                rc = g.wait(30)
-                if rc != EXIT_NO_STATUS:
-                    sys.exit(f"tcp.py: linux guest exited with {rc}, expected {EXIT_NO_STATUS}; console:\n{g.tail()}")
-                m = g.find(r"^tcp_echo: exit requested; (.*)")
-                out["note"] = m[1] if m else ""
+                g.check_exit(g.wait(30), "tcp.py")
+                hit = g.find(r"^tcp_echo: exit requested; (.*)")
+                out["note"] = hit[1][1] if hit else ""
         finally:
             g.kill()
     return out
-
-
-def ratio_cell(shoal, linux):
-    """Ratio of the medians, and the range of the per-round ratios (round i of Shoal against round i of Linux)."""
-    med = statistics.median(shoal) / statistics.median(linux)
-    per = [a / b for a, b in zip(shoal, linux) if b]
-    return f"{med:.2f}" + (f" ({min(per):.2f}-{max(per):.2f})" if len(per) > 1 else "")
 
 
 def main():
@@ -205,7 +92,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("tcp.py: needs root (network namespaces and tap devices)")
     t0 = time.monotonic()
-    prepare()
+    prepare("tcp.py", ("echo",), ("tcp_load",), ("tcp_echo.c",))
     khz = host_tsc_khz()
     kver = sorted(os.listdir(os.path.join(GUEST, "pkg", "kernel", "lib", "modules")))[0]
     print(f"TCP benchmark: -M {args.machine}, TCG, -m 256, Shoal echo vs Linux {kver} tcp_echo; "
@@ -230,7 +117,7 @@ def main():
                 lat = " | ".join(f"{med(r[key]['p50_us'] for r in rounds[k]):.0f}/"
                                  f"{med(r[key]['p99_us'] for r in rounds[k]):.0f}" for k in ("shoal", "linux"))
             fmt = ".0f" if metric == "tps" else ".1f"
-            print(f"{smp:>5} {label:>18} {med(s):>10{fmt}} {med(l):>10{fmt}} {ratio_cell(s, l):>18}   {lat}", flush=True)
+            print(f"{smp:>5} {label:>18} {med(s):>10{fmt}} {med(l):>10{fmt}} {ratio_cell(s, l, digits=2):>18}   {lat}", flush=True)
         notes.append(f"  {smp} vCPU: {rounds['linux'][-1].get('note', '')}")
     print("\nLinux tcp_echo per thread, last round (bulk connection included):")
     print("\n".join(notes))

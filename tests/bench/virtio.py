@@ -33,19 +33,12 @@ medians (Shoal / Linux) and the range of the per-round ratios. Takes about
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.join(ROOT, "build")
-BENCH = os.path.join(BUILD, "bench")
-GUEST = os.path.join(BUILD, "linux-guest")
-RUN = os.path.join(ROOT, "scripts", "run.py")
+from guests import BENCH, BUILD, GUEST, ROOT, Guest, host_tsc_khz, prepare, ratio_cell  # noqa: E402
+
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from netns import NetNS  # noqa: E402  (a namespace with a tap, removed afterwards)
 
@@ -54,35 +47,9 @@ VCPUS = (1, 2)
 WINDOW = 256
 FLOWS = 256
 DISK_MB = 256
-EXIT_NO_STATUS = 125
 
 
-def sh(*cmd, **kw):
-    return subprocess.run(list(cmd), check=True, **kw)
-
-
-def newer(target, *sources):
-    return os.path.exists(target) and all(os.path.getmtime(target) >= os.path.getmtime(s) for s in sources)
-
-
-def prepare(args):
-    os.makedirs(BENCH, exist_ok=True)
-    for app in ("l2echo", "blkbench"):      # cheap when up to date, so the image matches the tree
-        r = subprocess.run(["make", "-s", "-C", ROOT, f"APP={app}"], capture_output=True, text=True)
-        if r.returncode != 0:
-            elf = os.path.join(BUILD, f"{app}.elf")
-            if not os.path.exists(elf):
-                sys.exit(f"virtio.py: building {app} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-            print(f"virtio.py: WARNING: building {app} failed; measuring the existing {elf}, built "
-                  f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(os.path.getmtime(elf)))}", flush=True)
-    for prog in ("l2load", "tsc_khz"):
-        src, out = os.path.join(HERE, f"{prog}.c"), os.path.join(BENCH, prog)
-        if not newer(out, src):
-            sh("gcc", "-O2", "-Wall", "-o", out, src)
-    guest_srcs = [os.path.join(ROOT, "scripts", "linux-guest.sh")] + \
-                 [os.path.join(HERE, "guest", f) for f in ("l2reflect.c", "blkread.c")]
-    if not newer(os.path.join(GUEST, "initrd.gz"), *guest_srcs):
-        sh(os.path.join(ROOT, "scripts", "linux-guest.sh"), stdout=subprocess.DEVNULL)
+def make_disk(args):
     disk = os.path.join(BENCH, "disk.img")
     if not args.skip_blk and (not os.path.exists(disk) or os.path.getsize(disk) != DISK_MB << 20):
         with open(disk, "wb") as f:
@@ -91,101 +58,12 @@ def prepare(args):
     return disk
 
 
-def host_tsc_khz():
-    return int(subprocess.run([os.path.join(BENCH, "tsc_khz")], capture_output=True, text=True,
-                              check=True).stdout.strip())
-
-
-class Guest:
-    """A guest booted through run.py in the background; console lines are kept with their host arrival time."""
-
-    def __init__(self, kind, smp, machine, tsc_khz, ns=None, disk=None, bench=None, app_args=(), timeout=120):
-        if kind == "shoal":
-            cmd = [RUN, os.path.join(BUILD, f"{bench}.elf")]
-            cmdline = ["--", *app_args] if app_args else []
-        else:
-            cmd = [RUN, os.path.join(GUEST, "vmlinuz"), "--initrd", os.path.join(GUEST, "initrd.gz")]
-            # microvm has no PIT, HPET or ACPI PM timer under TCG: Linux cannot calibrate the TSC there
-            # (it hangs at boot), so it is told the host's TSC rate, which TCG guests see.
-            cmdline = ["console=ttyS0", "quiet", "panic=-1", f"tsc_early_khz={tsc_khz}", "tsc=reliable",
-                       f"bench={bench}"] + ([f"blkread_args={','.join(app_args)}"] if app_args else [])
-        cmd = [sys.executable, *cmd, "--smp", str(smp), "--machine", machine, "--timeout", str(timeout)]
-        if ns:
-            cmd += ["--net", ns.net_arg()]
-        if disk:
-            cmd += ["--disk", f"{disk},readonly"]
-        cmd += ["--", *cmdline] if cmdline else []
-        if ns:
-            cmd = ["ip", "netns", "exec", ns.name, *cmd]
-        self.kind = kind
-        self.lines = []          # (host monotonic time, line)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip("\r\n")))
-
-    def find(self, pattern):
-        rx = re.compile(pattern)
-        for t, line in list(self.lines):
-            m = rx.search(line)
-            if m:
-                return t, m
-        return None
-
-    def wait_for(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            hit = self.find(pattern)
-            if hit:
-                return hit
-            if self.proc.poll() is not None:
-                self.reader.join(5)
-                return self.find(pattern)
-            time.sleep(0.05)
-        return None
-
-    def wait(self, timeout):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = None
-        self.reader.join(5)
-        return rc
-
-    def kill(self):
-        if self.proc.poll() is None:
-            # run.py starts QEMU in a session of its own: stop that child first, by its pid.
-            try:
-                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
-                    children = [int(c) for c in f.read().split()]
-            except OSError:
-                children = []
-            for c in children:
-                try:
-                    os.kill(c, 9)
-                except ProcessLookupError:
-                    pass
-            self.proc.kill()
-            self.proc.wait()
-
-    def tail(self, n=15):
-        return "\n".join(line for _, line in self.lines[-n:])
-
-    def check_exit(self, rc):
-        want = 0 if self.kind == "shoal" else EXIT_NO_STATUS   # Linux powers off without a status
-        if rc != want:
-            sys.exit(f"virtio.py: {self.kind} guest exited with {rc}, expected {want}; console:\n{self.tail()}")
-
-
 def net_case(kind, smp, machine, tsc_khz, seconds):
     """Frames/s for each size, from one boot."""
     out = {}
     with NetNS(queues=smp) as ns:
-        g = Guest(kind, smp, machine, tsc_khz, ns=ns, bench="l2echo" if kind == "shoal" else "l2reflect")
+        g = Guest(kind, smp, machine, tsc_khz, image=os.path.join(BUILD, "l2echo.elf"),
+                  linux_cmdline=["bench=l2reflect"], ns=ns)
         try:
             if not g.wait_for(r"^(l2echo|l2reflect): ready", 90):
                 sys.exit(f"virtio.py: {kind} did not come up; console:\n{g.tail()}")
@@ -198,7 +76,7 @@ def net_case(kind, smp, machine, tsc_khz, seconds):
                 if res["bad"]:
                     sys.exit(f"virtio.py: {kind} returned {res['bad']} mangled frames: {res}")
                 out[label] = res
-            g.check_exit(g.wait(30))
+            g.check_exit(g.wait(30), "virtio.py")
         finally:
             g.kill()
     return out
@@ -207,12 +85,14 @@ def net_case(kind, smp, machine, tsc_khz, seconds):
 def blk_case(kind, smp, machine, tsc_khz, disk, seconds):
     """Host-timed 4 KiB IOPS and 1 MiB MB/s, and the guest's own figures."""
     name = "blkbench" if kind == "shoal" else "blkread"
-    g = Guest(kind, smp, machine, tsc_khz, disk=disk, bench=name, app_args=[f"seconds={seconds}"])
+    g = Guest(kind, smp, machine, tsc_khz, image=os.path.join(BUILD, "blkbench.elf"),
+              shoal_cmdline=["--", f"seconds={seconds}"],
+              linux_cmdline=["bench=blkread", f"blkread_args=seconds={seconds}"], disk=disk)
     try:
         rc = g.wait(seconds * 2 + 90)
     finally:
         g.kill()
-    g.check_exit(rc)
+    g.check_exit(rc, "virtio.py")
     res = {}
     for phase, unit, key in (("rand4k", "reads", "iops"), ("seq1m", "bytes", "mbps")):
         start = g.find(rf"^{name}: {phase} start")
@@ -223,13 +103,6 @@ def blk_case(kind, smp, machine, tsc_khz, disk, seconds):
         rate = n / host_s if phase == "rand4k" else n / host_s / 1e6
         res[phase] = {"host": rate, "guest": float(done[1][3]), "host_s": host_s}
     return res
-
-
-def ratio_cell(shoal, linux):
-    """Ratio of the medians, and the range of the per-round ratios (round i of Shoal against round i of Linux)."""
-    med = statistics.median(shoal) / statistics.median(linux)
-    per = [a / b for a, b in zip(shoal, linux) if b]
-    return f"{med:.2f}" + (f" ({min(per):.1f}-{max(per):.1f})" if len(per) > 1 else "")
 
 
 def main():
@@ -244,7 +117,8 @@ def main():
     if os.geteuid() != 0:
         sys.exit("virtio.py: needs root (network namespaces and tap devices)")
     t0 = time.monotonic()
-    disk = prepare(args)
+    prepare("virtio.py", ("l2echo", "blkbench"), ("l2load",), ("l2reflect.c", "blkread.c"))
+    disk = make_disk(args)
     khz = host_tsc_khz()
     kver = sorted(os.listdir(os.path.join(GUEST, "pkg", "kernel", "lib", "modules")))[0]
     print(f"virtio benchmark: -M {args.machine}, TCG, -m 256, Shoal vs Linux {kver}; "

@@ -12,7 +12,6 @@ With --exit, finally sends the l2echo control frame that powers it off.
 """
 import argparse
 import json
-import os
 import socket
 import struct
 import sys

@@ -3,7 +3,6 @@ hostile frames dropped and counted while the guest keeps answering."""
 import json
 import os
 import re
-import socket
 import sys
 
 from netns import Guest, NetNS
