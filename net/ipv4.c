@@ -157,10 +157,10 @@ static bool next_hop(const struct net_stack *ns, uint32_t dst, uint32_t *hop)
 }
 
 static void put_header(struct net_stack *ns, uint8_t *h, uint32_t dst, uint8_t proto, size_t tot, uint16_t id,
-                       uint16_t frag)
+                       uint16_t frag, uint8_t tos)
 {
     h[0] = 0x45;
-    h[1] = 0;
+    h[1] = tos;
     wr16(h + 2, (uint16_t)tot);
     wr16(h + 4, id);
     wr16(h + 6, frag);
@@ -217,7 +217,7 @@ bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t 
         }
         f->data -= IP_HLEN;
         uint16_t flags = fragment ? (uint16_t)((off >> 3) | (off + n < len ? IP_MF : 0)) : IP_DF;
-        put_header(ns, f->data, dst, proto, IP_HLEN + n, id, flags);
+        put_header(ns, f->data, dst, proto, IP_HLEN + n, id, flags, 0);
         copy_span(f->data + IP_HLEN, hdr, hlen, data, off, n);
         f->len = (uint32_t)(IP_HLEN + n);
         ns->stats.ip_tx++;
@@ -230,6 +230,11 @@ bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t 
 
 bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct netbuf *nb)
 {
+    return ipv4_send_netbuf_ecn(ns, dst, proto, 0, nb);
+}
+
+bool ipv4_send_netbuf_ecn(struct net_stack *ns, uint32_t dst, uint8_t proto, uint8_t ecn, struct netbuf *nb)
+{
     uint32_t hop;
     if (!next_hop(ns, dst, &hop) || nb->len > (uint32_t)ns->cfg.mtu - IP_HLEN) {
         ns->stats.ip_no_route++;
@@ -238,7 +243,7 @@ bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct 
     }
     nb->data -= IP_HLEN;
     nb->len += IP_HLEN;
-    put_header(ns, nb->data, dst, proto, nb->len, next_id(ns, ns->env->shards()), IP_DF);
+    put_header(ns, nb->data, dst, proto, nb->len, next_id(ns, ns->env->shards()), IP_DF, ecn & 3);
     if (nb->flags & NETBUF_CSUM_PARTIAL)
         nb->csum_start = (uint16_t)(nb->csum_start + IP_HLEN + ETH_HLEN);
     ns->stats.ip_tx++;

@@ -121,7 +121,7 @@ bool arp_lookup(struct net_stack *ns, uint32_t ip, uint8_t mac[6]);
 
 struct ip_info {
     uint32_t src, dst;
-    uint8_t proto, ttl, tos;
+    uint8_t proto, ttl, tos;      /* tos: its low two bits are the ECN field (RFC 3168), CE = 3 */
     bool broadcast;               /* sent to a broadcast address: never answer with an ICMP error */
     const uint8_t *hdr;           /* the IPv4 header, for ICMP errors */
     uint32_t hdr_len;
@@ -138,6 +138,8 @@ bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t 
                const uint8_t *data, size_t dlen);
 /* Same, from a netbuf whose data holds the L4 bytes and whose headroom takes the headers; no fragmentation. */
 bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct netbuf *nb);
+/* Same with the ECN field (RFC 3168 §5, the low two bits of the TOS byte) set to ecn; the DSCP stays 0. */
+bool ipv4_send_netbuf_ecn(struct net_stack *ns, uint32_t dst, uint8_t proto, uint8_t ecn, struct netbuf *nb);
 uint32_t ipv4_source_for(const struct net_stack *ns, uint32_t dst);
 bool ipv4_is_broadcast(const struct net_stack *ns, uint32_t ip);
 

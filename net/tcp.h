@@ -4,7 +4,7 @@
  * nothing locks. Callback style: the application gets accepted/recv/
  * writable/closed calls on the connection's shard and never blocks.
  *
- * Output goes through ipv4_send_netbuf(); time and timers come from the
+ * Output goes through ipv4_send_netbuf_ecn(); time and timers come from the
  * stack's environment (struct net_env), so the same code runs in the
  * kernel and under the host test interpreter with a virtual clock.
  */
@@ -52,6 +52,8 @@ struct tcp_stats {
     uint64_t challenge_acks, listen_overflows, syn_cookies_sent, syn_cookies_ok, conns_opened, conns_closed;
     uint64_t out_of_order, dup_acks, fast_retransmits, timeouts, time_wait;
     uint64_t rcv_dropped;        /* bytes beyond a held buffer (should stay 0: the window prevents it) */
+    uint64_t paws_rejected;      /* segments with an old timestamp dropped (RFC 7323 §5) */
+    uint64_t ecn_ce_in, ecn_reductions; /* CE-marked segments received; cwnd reductions for ECE (RFC 3168) */
 };
 
 /* Set up / tear down the TCP part of a shard's stack (called by net_stack_init and tests). */

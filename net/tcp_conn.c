@@ -121,6 +121,8 @@ struct tcp_conn *tcp_conn_new(struct tcp_stack *ts, uint32_t lip, uint16_t lport
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->buf_seq = c->iss + 1;
     c->recover = c->iss;
+    c->ecn_recover = c->iss + 1;  /* ECE on the ACK of our SYN (a simultaneous open) is no congestion */
+    c->ts_offset = tcp_ts_offset(ts, lip, lport, rip, rport);
     tcp_timers_init(c);
     unsigned b = bucket_of(ts, lip, lport, rip, rport);
     c->hnext = ts->buckets[b];
@@ -240,7 +242,9 @@ struct tcp_conn *tcp_connect(struct net_stack *ns, uint32_t dst, uint16_t port, 
     c->arg = arg;
     c->state = TCPS_SYN_SENT;
     c->rcv_wscale = TCP_RCV_WSCALE;
-    c->sack_ok = true;            /* offered in our SYN; the SYN,ACK decides */
+    c->sack_ok = true;            /* offered in our SYN; the SYN,ACK decides; likewise timestamps and ECN */
+    c->ts_ok = true;
+    c->ecn_ok = true;
     tcp_send_syn(c);
     return c;
 }

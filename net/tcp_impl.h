@@ -30,7 +30,10 @@
    nothing the window invited is dropped (dropping beyond a cap of 64 cost a retransmission per drop,
    mostly after RTOs with Linux backing off). The byte count stays bounded by TCP_RCVBUF. */
 #define TCP_OOO_MAX_SEGS    (TCP_RCVBUF / 512)
-#define TCP_SACK_BLOCKS     4                            /* fits 40 option bytes without timestamps */
+#define TCP_SACK_BLOCKS     4                            /* fits 40 option bytes without timestamps (3 with) */
+#define TCP_TS_OPTLEN       12                           /* NOP, NOP, kind 8 length 10 (RFC 7323 Appendix A) */
+/* RFC 7323 §5.5: a TS.Recent older than this may have wrapped (1 ms clock); PAWS then trusts the segment. */
+#define TCP_PAWS_IDLE_NS    (24ULL * 86400ULL * 1000000000ULL)
 #define TCP_SCOREBOARD      16                           /* SACKed ranges the sender remembers */
 #define TCP_CHALLENGE_ACKS_PER_SEC 10                   /* RFC 5961 §7; Linux's old default was 100 */
 #define TCP_HASH_BUCKETS    1024
@@ -48,6 +51,13 @@
 #define TH_PSH 0x08
 #define TH_ACK 0x10
 #define TH_URG 0x20
+#define TH_ECE 0x40               /* RFC 3168: ECN-Echo */
+#define TH_CWR 0x80               /* RFC 3168: Congestion Window Reduced */
+
+/* IPv4 ECN field (RFC 3168 §5) */
+#define IP_ECN_NOT_ECT 0
+#define IP_ECN_ECT0    2
+#define IP_ECN_CE      3
 
 enum tcp_state {
     TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1,
@@ -104,6 +114,9 @@ struct tcp_seg {
     uint16_t mss;
     uint8_t wscale;
     bool has_mss, has_wscale, sack_ok;
+    bool has_ts;                  /* RFC 7323 TSopt, any segment */
+    uint32_t tsval, tsecr;
+    bool ce;                      /* the IP header carried CE (RFC 3168) */
     uint8_t nsack;                /* SACK blocks (RFC 2018), any segment */
     uint32_t sack[TCP_SACK_BLOCKS][2];
 };
@@ -177,6 +190,18 @@ struct tcp_conn {
     uint32_t sacked[TCP_SCOREBOARD][2];
     uint32_t rtx_next;
 
+    /* Timestamps (RFC 7323): ts_ok is "offered" until the handshake decides, then "negotiated". */
+    bool ts_ok;
+    uint32_t ts_offset;           /* added to the ms clock: per connection, from a keyed hash (RFC 7323 §5.4) */
+    uint32_t ts_recent, last_ack_sent;
+    uint64_t ts_recent_ns;        /* when ts_recent was set: the 24-day rule */
+
+    /* ECN (RFC 3168): ecn_ok is "offered" until the handshake decides, then "negotiated". */
+    bool ecn_ok;
+    bool ecn_ece;                 /* a CE arrived: ECE on our ACKs until the peer's CWR */
+    bool ecn_cwr;                 /* we reduced cwnd for an ECE: CWR on the next new data segment */
+    uint32_t ecn_recover;         /* react to ECE once per window: not again until this is acknowledged */
+
     bool keepalive;
     uint64_t ka_idle_ns, ka_intvl_ns, last_rx_ns;
 
@@ -212,6 +237,9 @@ uint32_t tcp_cookie_make(const struct tcp_stack *ts, const struct tcp_cookie_flo
 uint16_t tcp_cookie_check(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint32_t cookie,
                           uint64_t now_ns);
 
+/* Per-connection offset of the TSval clock (a keyed hash of the 4-tuple, so SYN cookies can recompute it). */
+uint32_t tcp_ts_offset(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
+
 /* tcp_conn.c */
 struct tcp_conn *tcp_lookup(struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 struct tcp_listener *tcp_find_listener(struct tcp_stack *ts, uint16_t port);
@@ -245,6 +273,8 @@ void tcp_timer_cancel(struct tcp_conn *c, unsigned which);
 void tcp_timers_init(struct tcp_conn *c);
 void tcp_timers_cancel_all(struct tcp_conn *c);
 void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt_ns);
+/* The same with the gains divided by the samples expected per round trip (RFC 7323 Appendix G). */
+void tcp_rtt_sample_weighted(struct tcp_conn *c, uint64_t rtt_ns, uint32_t expected);
 void tcp_arm_rtx(struct tcp_conn *c);
 
 /* tcp_input.c */
@@ -252,6 +282,9 @@ void tcp_ooo_free(struct tcp_conn *c);
 
 static inline struct tcp_stack *tcp_of(const struct tcp_conn *c) { return c->ns->tcp; }
 static inline uint64_t tcp_now(const struct tcp_conn *c) { return c->ns->env->now_ns(); }
+/* Our TSval clock: milliseconds (RFC 7323 §5.4 asks for 1 ms to 1 s per tick) plus the connection's offset. */
+static inline uint32_t tcp_ts_clock(uint64_t now_ns, uint32_t offset) { return (uint32_t)(now_ns / 1000000) + offset; }
+static inline uint32_t tcp_ts_now(const struct tcp_conn *c) { return tcp_ts_clock(tcp_now(c), c->ts_offset); }
 /* Held data may exceed TCP_RCVBUF by less than one window-scale unit (the window field rounds up). */
 #define TCP_HELD_CAP (TCP_RCVBUF + (1u << 14))
 uint32_t tcp_rcv_free(const struct tcp_conn *c);

@@ -35,6 +35,10 @@ static void parse_options(struct tcp_seg *s, const uint8_t *o, size_t n)
             s->has_wscale = true;
         } else if (kind == 4 && olen == 2) {
             s->sack_ok = true;
+        } else if (kind == 8 && olen == 10) {
+            s->tsval = rd32(o + i + 2);
+            s->tsecr = rd32(o + i + 6);
+            s->has_ts = true;
         } else if (kind == 5 && olen >= 10 && (olen - 2) % 8 == 0) {
             for (size_t b = i + 2; b < i + olen && s->nsack < TCP_SACK_BLOCKS; b += 8, s->nsack++) {
                 s->sack[s->nsack][0] = rd32(o + b);
@@ -57,11 +61,11 @@ static bool parse(const uint8_t *l4, size_t len, struct tcp_seg *s)
     s->dport = rd16(l4 + 2);
     s->seq = rd32(l4 + 4);
     s->ack = rd32(l4 + 8);
-    s->flags = l4[13] & 0x3F;
+    s->flags = l4[13];            /* with ECE and CWR (RFC 3168) */
     s->win = rd16(l4 + 14);
     s->data = l4 + doff;
     s->len = (uint32_t)(len - doff);
-    parse_options(s, l4 + TCP_HLEN, doff - TCP_HLEN);   /* SYN options, and SACK blocks on any segment */
+    parse_options(s, l4 + TCP_HLEN, doff - TCP_HLEN);   /* SYN options; SACK blocks and TSopt on any segment */
     return s->sport && s->dport;
 }
 
@@ -177,14 +181,30 @@ static uint16_t clamp_mss(const struct net_stack *ns, const struct tcp_seg *s)
     return (uint16_t)(mss < TCP_MIN_MSS ? TCP_MIN_MSS : mss);
 }
 
-/* What the peer's SYN tells us: its ISN, MSS, whether both sides scale windows. */
+/* RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR, an ECN-setup SYN,ACK ECE without CWR. */
+static bool ecn_setup(const struct tcp_seg *s)
+{
+    bool ece = s->flags & TH_ECE, cwr = s->flags & TH_CWR;
+    return ece && ((s->flags & TH_ACK) ? !cwr : cwr);
+}
+
+/* What the peer's SYN tells us: its ISN, MSS, whether both sides scale windows, use SACK, timestamps
+   (RFC 7323 §3.2: only when both SYNs carry TSopt) and ECN. */
 static void take_syn(struct tcp_conn *c, const struct tcp_seg *s)
 {
     c->irs = s->seq;
     c->rcv_nxt = s->seq + 1;
+    c->last_ack_sent = c->rcv_nxt;
     c->rcv_adv = c->rcv_nxt + tcp_min32(TCP_RCVBUF, 65535);   /* what our SYN (unscaled) offered */
     c->mss = clamp_mss(c->ns, s);
     c->sack_ok = c->sack_ok && s->sack_ok;   /* RFC 2018 §2: only when both SYNs carry SACK-permitted */
+    c->ts_ok = c->ts_ok && s->has_ts;
+    if (c->ts_ok) {
+        c->ts_recent = s->tsval;
+        c->ts_recent_ns = tcp_now(c);
+        c->mss = (uint16_t)(c->mss - TCP_TS_OPTLEN);   /* the MSS option counts no options (RFC 6691) */
+    }
+    c->ecn_ok = c->ecn_ok && ecn_setup(s);
     if (s->has_wscale && c->rcv_wscale) {
         c->snd_wscale = s->wscale;
     } else {
@@ -239,9 +259,14 @@ static bool cookie_accept(struct tcp_stack *ts, struct tcp_listener *l, const st
     l->half_open++;               /* the ACK completes it at once: notify_accepted takes it back */
     c->cb = l->cb;
     c->arg = l->arg;
-    c->rcv_wscale = 0;            /* our cookie SYN,ACK offered neither scaling nor SACK */
+    c->rcv_wscale = 0;            /* our cookie SYN,ACK offered neither scaling nor SACK nor ECN */
     c->sack_ok = false;
-    struct tcp_seg syn = { .seq = f.irs, .ack = s->ack, .win = s->win, .mss = mss, .has_mss = true };
+    c->ecn_ok = false;
+    /* It offered timestamps if the SYN did, and then the peer sends them on this ACK (the earliest TSval
+       we can know stands in for the SYN's). */
+    c->ts_ok = true;
+    struct tcp_seg syn = { .seq = f.irs, .ack = s->ack, .win = s->win, .mss = mss, .has_mss = true,
+                           .has_ts = s->has_ts, .tsval = s->tsval };
     take_syn(c, &syn);
     c->state = TCPS_SYN_RECEIVED;
     c->last_rx_ns = now;
@@ -280,6 +305,8 @@ static void listen_input(struct tcp_stack *ts, struct tcp_listener *l, const str
     c->arg = l->arg;
     c->rcv_wscale = TCP_RCV_WSCALE;
     c->sack_ok = true;            /* answered in kind when the SYN offers it */
+    c->ts_ok = true;              /* likewise timestamps and ECN */
+    c->ecn_ok = true;
     take_syn(c, s);
     c->state = TCPS_SYN_RECEIVED;
     c->last_rx_ns = tcp_now(c);
@@ -299,9 +326,27 @@ static void established(struct tcp_conn *c, const struct tcp_seg *s)
         tcp_timer_arm(c, TT_KEEPALIVE, c->ka_idle_ns);
 }
 
-static void rtt_check(struct tcp_conn *c, uint32_t ack)
+/*
+ * An RTT sample from an ACK of new data. With timestamps (RFC 7323 §4.1) the echoed TSval dates the
+ * segment that caused the ACK, even a retransmitted one, so every such ACK gives a sample and Karn's
+ * rule is not needed; the gains shrink by the samples expected per round trip (Appendix G). ACKs
+ * that acknowledge nothing new (duplicates, old data) are never sampled: their TSecr may be stale.
+ * Without timestamps: one timed segment per round trip, never a retransmitted one (RFC 6298 §3).
+ */
+static void rtt_check(struct tcp_conn *c, const struct tcp_seg *s)
 {
-    if (c->rtt_timing && seq_geq(ack, c->rtt_seq)) {
+    if (c->ts_ok && s->has_ts) {
+        uint32_t ms = tcp_ts_now(c) - s->tsecr;
+        /* TSecr 0 is what a peer echoes before it has our TSval; a value from the future or older than
+           the longest RTO is not one of ours. */
+        if (s->tsecr && (int32_t)ms >= 0 && ms <= TCP_RTO_MAX_NS / 1000000) {
+            uint32_t flight = c->snd_max - c->snd_una, es = (flight + 2u * c->mss - 1) / (2u * c->mss);
+            tcp_rtt_sample_weighted(c, (uint64_t)ms * 1000000, es ? es : 1);
+        }
+        c->rtt_timing = false;
+        return;
+    }
+    if (c->rtt_timing && seq_geq(s->ack, c->rtt_seq)) {
         c->rtt_timing = false;
         tcp_rtt_sample(c, tcp_now(c) - c->rtt_start_ns);
     }
@@ -330,8 +375,8 @@ static void syn_sent_input(struct tcp_conn *c, const struct ip_info *ip, const s
         tcp_send_syn(c);
         return;
     }
+    rtt_check(c, s);
     c->snd_una = s->ack;
-    rtt_check(c, s->ack);
     tcp_timer_cancel(c, TT_RTX);
     established(c, s);
     /* Data in the SYN,ACK is not taken: ACKing only the SYN makes the peer send it again. */
@@ -512,6 +557,8 @@ static void on_dup_ack(struct tcp_conn *c)
     ts->stats.fast_retransmits++;
     c->ssthresh = c->cc->ssthresh(c, false);
     c->recover = c->snd_max;
+    c->ecn_recover = c->snd_max;  /* RFC 3168 §6.1.2: this reduction also answers ECEs for this window */
+    c->ecn_cwr = c->ecn_ok;
     c->in_recovery = true;
     tcp_retransmit_first(c);
     if (c->sack_ok) {
@@ -536,6 +583,23 @@ static void update_window(struct tcp_conn *c, const struct tcp_seg *s)
         tcp_timer_cancel(c, TT_PERSIST);
 }
 
+/*
+ * RFC 3168 §6.1.2: ECE is congestion without a loss. cwnd drops as for a fast retransmit (through the
+ * algorithm's ssthresh hook, FlightSize still counting what this ACK covers) but nothing is resent;
+ * at most once per window of data, not during loss recovery, and CWR tells the receiver.
+ */
+static void on_ece(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (!c->ecn_ok || !(s->flags & TH_ECE) || c->in_recovery || !seq_gt(s->ack, c->ecn_recover))
+        return;
+    tcp_of(c)->stats.ecn_reductions++;
+    c->ssthresh = c->cc->ssthresh(c, false);
+    c->cwnd = c->ssthresh;
+    c->bytes_acked = 0;
+    c->ecn_recover = c->snd_max;
+    c->ecn_cwr = true;
+}
+
 /* Fifth check; false: drop the rest of the segment. */
 static bool process_ack(struct tcp_conn *c, const struct tcp_seg *s)
 {
@@ -543,11 +607,12 @@ static bool process_ack(struct tcp_conn *c, const struct tcp_seg *s)
         c->ack_now = true;        /* RFC 5961 §5 / RFC 9293: ACK of unsent data or far in the past */
         return false;
     }
+    on_ece(c, s);
     scoreboard_update(c, s);
     if (seq_gt(s->ack, c->snd_una)) {
         /* Our SYN takes a sequence number but no window: only data counts for congestion control. */
         uint32_t acked = s->ack - c->snd_una - (c->snd_una == c->iss);
-        rtt_check(c, s->ack);
+        rtt_check(c, s);
         ring_consume(c, s->ack);
         c->snd_una = s->ack;
         scoreboard_prune(c);
@@ -670,10 +735,63 @@ static void process_fin(struct tcp_conn *c)
     }
 }
 
+/*
+ * RFC 7323 §5.3 R1, PAWS: a segment whose TSval is older than TS.Recent is an old duplicate; drop it
+ * with an ACK. RSTs are exempt (§5.2: their sequence number alone decides). *stale: TS.Recent is over
+ * 24 days old and may have wrapped (§5.5), so the segment's TSval replaces it if it is acceptable.
+ */
+static bool paws_ok(struct tcp_conn *c, const struct tcp_seg *s, bool *stale)
+{
+    *stale = false;
+    if (!c->ts_ok || (s->flags & TH_RST))
+        return true;
+    if (!s->has_ts)
+        return false;             /* §3.2: once negotiated, a non-RST segment without TSopt is dropped silently */
+    if (seq_geq(s->tsval, c->ts_recent))
+        return true;
+    if (tcp_now(c) - c->ts_recent_ns > TCP_PAWS_IDLE_NS) {
+        *stale = true;
+        return true;
+    }
+    tcp_of(c)->stats.paws_rejected++;
+    c->ack_now = true;
+    return false;
+}
+
+/* RFC 7323 §4.3: TS.Recent follows the segment at the left edge of what we last acknowledged, so our
+   echo dates the oldest segment our ACK answers (and a delayed ACK includes the delay). */
+static void ts_recent_update(struct tcp_conn *c, const struct tcp_seg *s, bool stale)
+{
+    if (c->ts_ok && s->has_ts && (stale || seq_geq(s->tsval, c->ts_recent)) && seq_leq(s->seq, c->last_ack_sent)) {
+        c->ts_recent = s->tsval;
+        c->ts_recent_ns = tcp_now(c);
+    }
+}
+
+/* RFC 3168 §6.1.3: CE on an arriving segment sets ECE on our ACKs until a segment with CWR comes;
+   CE on the CWR segment itself keeps it set. The first CE is acknowledged at once, so the sender
+   reacts within a round trip rather than a delayed-ACK time later. */
+static void ecn_input(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (!c->ecn_ok)
+        return;
+    if (s->flags & TH_CWR)
+        c->ecn_ece = false;
+    if (s->ce) {
+        tcp_of(c)->stats.ecn_ce_in++;
+        if (!c->ecn_ece)
+            c->ack_now = true;
+        c->ecn_ece = true;
+    }
+}
+
 static void synchronized_input(struct tcp_conn *c, const struct ip_info *ip, struct tcp_seg *s)
 {
     if (c->state == TCPS_TIME_WAIT && (s->flags & TH_RST))
         return;                   /* RFC 1337 */
+    bool ts_stale;
+    if (!paws_ok(c, s, &ts_stale))
+        return;
     if (c->state == TCPS_SYN_RECEIVED && !c->listener && (s->flags & TH_SYN) && (s->flags & TH_ACK) &&
         s->seq == c->irs && s->ack == c->snd_nxt) {
         /* The peer's SYN,ACK in a simultaneous open: its SYN we have, its ACK completes ours. */
@@ -710,7 +828,11 @@ static void synchronized_input(struct tcp_conn *c, const struct ip_info *ip, str
         if (c->dead)
             return;
     }
-    if (!process_ack(c, s) || !ack_state_changes(c))
+    if (!process_ack(c, s))
+        return;
+    ts_recent_update(c, s, ts_stale);
+    ecn_input(c, s);
+    if (!ack_state_changes(c))
         return;
     if (c->want_writable && tcp_send_space(c)) {
         c->want_writable = false;
@@ -751,6 +873,7 @@ void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4
         ts->stats.bad_header++;
         return;
     }
+    s.ce = (ip->tos & 3) == IP_ECN_CE;
     if (!tcp_checksum_ok(ip, l4, len)) {
         ts->stats.bad_checksum++;
         return;

@@ -111,3 +111,14 @@ uint16_t tcp_cookie_check(const struct tcp_stack *ts, const struct tcp_cookie_fl
             return cookie_mss[idx];
     return 0;
 }
+
+uint32_t tcp_ts_offset(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
+{
+    uint8_t t[13];
+    wr32(t, lip);
+    wr32(t + 4, rip);
+    wr16(t + 8, lport);
+    wr16(t + 10, rport);
+    t[12] = 'T';                  /* domain separator from the ISN, cookie and table hashes */
+    return (uint32_t)tcp_siphash(ts->key, t, sizeof t);
+}

@@ -59,7 +59,7 @@ static uint16_t window_field(struct tcp_conn *c, bool syn)
     return (uint16_t)w;
 }
 
-static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, struct netbuf *nb)
+static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, struct netbuf *nb, uint8_t ecn)
 {
     uint32_t pseudo = csum_pseudo(src, dst, IPPROTO_TCP, nb->len);
     if (ns->tx_csum_offload) {
@@ -71,7 +71,7 @@ static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, 
         wr16(nb->data + 16, csum_finish(csum_add(pseudo, nb->data, nb->len)));
     }
     ns->tcp->stats.segs_out++;
-    ipv4_send_netbuf(ns, dst, IPPROTO_TCP, nb);
+    ipv4_send_netbuf_ecn(ns, dst, IPPROTO_TCP, ecn, nb);
 }
 
 static void put_tcp_header(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
@@ -88,7 +88,20 @@ static void put_tcp_header(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t 
     wr16(h + 18, 0);
 }
 
-/* MSS, then window scale when we use it, then SACK-permitted when we offer or accept it; no timestamps. */
+/* NOP, NOP, TSopt: the layout RFC 7323 Appendix A recommends, so the values stay 4-byte aligned. */
+static unsigned put_ts_option(uint8_t *o, uint32_t tsval, uint32_t tsecr)
+{
+    o[0] = 1, o[1] = 1, o[2] = 8, o[3] = 10;
+    wr32(o + 4, tsval);
+    wr32(o + 8, tsecr);
+    return TCP_TS_OPTLEN;
+}
+
+/* Whether our segments carry TSopt: negotiated (in SYN-SENT ts_ok only means we offer it). */
+static bool ts_on(const struct tcp_conn *c) { return c->ts_ok && c->state != TCPS_SYN_SENT; }
+
+/* MSS, then window scale when we use it, then SACK-permitted when we offer or accept it, then timestamps
+   when we offer them or the peer's SYN did (TSecr 0 in a SYN: nothing to echo yet, RFC 7323 §3.2). */
 static unsigned put_syn_options(const struct tcp_conn *c, uint8_t *o)
 {
     unsigned n = 4;
@@ -102,6 +115,8 @@ static unsigned put_syn_options(const struct tcp_conn *c, uint8_t *o)
         o[n] = 1, o[n + 1] = 1, o[n + 2] = 4, o[n + 3] = 2;
         n += 4;
     }
+    if (c->ts_ok)
+        n += put_ts_option(o + n, tcp_ts_now(c), c->state == TCPS_SYN_SENT ? 0 : c->ts_recent);
     return n;
 }
 
@@ -142,13 +157,14 @@ static unsigned sack_blocks(const struct tcp_conn *c, uint32_t b[TCP_SACK_BLOCKS
     return n;
 }
 
-/* SACK option for an ACK of len payload bytes: as many blocks as fit in the MSS. Returns its length;
-   *all: every block went in (otherwise a bare ACK must follow with them). */
-static unsigned put_sack_option(const struct tcp_conn *c, uint8_t *o, uint32_t len, bool *all)
+/* SACK option for an ACK of len payload bytes after `used` option bytes: as many blocks as fit in the
+   40 option bytes and in the MSS (which c->mss already reduced by the timestamps, when used). Returns its
+   length; *all: every block went in (otherwise a bare ACK must follow with them). */
+static unsigned put_sack_option(const struct tcp_conn *c, uint8_t *o, uint32_t len, unsigned used, bool *all)
 {
     uint32_t b[TCP_SACK_BLOCKS][2];
     unsigned n = c->sack_ok && c->ooo ? sack_blocks(c, b) : 0, want = n;
-    while (n && len + 4 + 8 * n > c->mss)
+    while (n && (len + 4 + 8 * n > c->mss || used + 4 + 8 * n > 40))
         n--;
     *all = n == want;
     if (!n)
@@ -178,7 +194,19 @@ static void ack_sent(struct tcp_conn *c)
     tcp_timer_cancel(c, TT_DELACK);
 }
 
-static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
+/* Options of a segment other than a SYN: TSopt on every one once negotiated (RFC 7323 §3.2, RSTs
+   included, as it recommends), then SACK blocks on ACKs. */
+static unsigned put_options(struct tcp_conn *c, uint8_t *o, uint8_t flags, uint32_t len, bool *all_sacks)
+{
+    unsigned n = ts_on(c) ? put_ts_option(o, tcp_ts_now(c), c->ts_recent) : 0;
+    if ((flags & TH_ACK) && !(flags & TH_RST))
+        n += put_sack_option(c, o + n, len, n, all_sacks);
+    return n;
+}
+
+/* ect: the segment is new data and may carry ECT(0) (RFC 3168 §6.1.5: never retransmissions, pure
+   ACKs, SYNs, RSTs or window probes). */
+static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len, bool ect)
 {
     struct netbuf *nb = netbuf_alloc();
     if (!nb) {
@@ -186,23 +214,34 @@ static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32
         return;
     }
     bool syn = flags & TH_SYN, all_sacks = true;
+    /* RFC 3168 §6.1.3: ECE on every ACK from a CE mark until the peer's CWR. */
+    if (c->ecn_ok && c->ecn_ece && (flags & TH_ACK) && !(flags & (TH_SYN | TH_RST)))
+        flags |= TH_ECE;
     unsigned optlen = syn ? put_syn_options(c, nb->data + TCP_HLEN) :
-                      (flags & TH_ACK) && !(flags & TH_RST) ? put_sack_option(c, nb->data + TCP_HLEN, len, &all_sacks) : 0;
+                      put_options(c, nb->data + TCP_HLEN, flags, len, &all_sacks);
     uint32_t ack = (flags & TH_ACK) ? c->rcv_nxt : 0;
     put_tcp_header(nb->data, c->lport, c->rport, seq, ack, flags, window_field(c, syn), optlen);
     if (len)
         copy_from_ring(c, nb->data + TCP_HLEN + optlen, seq, len);
     nb->len = TCP_HLEN + optlen + len;
+    if (flags & TH_ACK)
+        c->last_ack_sent = ack;   /* RFC 7323 §4.3's Last.ACK.sent */
     if ((flags & TH_ACK) && all_sacks)
         ack_sent(c);
-    checksum_and_send(c->ns, c->lip, c->rip, nb);
+    checksum_and_send(c->ns, c->lip, c->rip, nb, ect && c->ecn_ok ? IP_ECN_ECT0 : IP_ECN_NOT_ECT);
 }
 
 void tcp_send_syn(struct tcp_conn *c)
 {
     bool first = c->snd_max == c->iss;
     uint8_t flags = TH_SYN | (c->state == TCPS_SYN_RECEIVED ? TH_ACK : 0);
-    send_segment(c, c->iss, flags, 0);
+    /* RFC 3168 §6.1.1: ECE|CWR in an ECN-setup SYN, ECE alone in the SYN,ACK. A SYN that went unanswered
+       is sent again without them (§6.1.1.1): a path that drops ECN-setup SYNs must not stop the open. */
+    if (c->state == TCPS_SYN_SENT && !first)
+        c->ecn_ok = false;
+    if (c->ecn_ok)
+        flags |= c->state == TCPS_SYN_SENT ? TH_ECE | TH_CWR : TH_ECE;
+    send_segment(c, c->iss, flags, 0, false);
     c->snd_nxt = c->snd_max = c->iss + 1;
     if (first) {
         c->rtt_timing = true;
@@ -217,7 +256,7 @@ void tcp_send_syn(struct tcp_conn *c)
 
 void tcp_send_ack(struct tcp_conn *c)
 {
-    send_segment(c, c->snd_nxt, TH_ACK, 0);
+    send_segment(c, c->snd_nxt, TH_ACK, 0, false);
 }
 
 void tcp_send_challenge_ack(struct tcp_conn *c)
@@ -238,7 +277,7 @@ void tcp_send_challenge_ack(struct tcp_conn *c)
 void tcp_send_rst_conn(struct tcp_conn *c)
 {
     tcp_of(c)->stats.rst_out++;
-    send_segment(c, c->snd_nxt, TH_RST | TH_ACK, 0);
+    send_segment(c, c->snd_nxt, TH_RST | TH_ACK, 0, false);
 }
 
 /* RFC 9293 §3.10.7.1: a reset that the peer will accept for a segment that has no connection. */
@@ -259,11 +298,13 @@ void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const stru
     }
     nb->len = TCP_HLEN;
     ns->tcp->stats.rst_out++;
-    checksum_and_send(ns, ip->dst, ip->src, nb);
+    checksum_and_send(ns, ip->dst, ip->src, nb, IP_ECN_NOT_ECT);
 }
 
-/* A stateless SYN,ACK whose ISN is a SYN cookie: MSS only, since no window scale or SACK-permitted is
-   encoded in the cookie (offering neither means neither side uses them). */
+/* A stateless SYN,ACK whose ISN is a SYN cookie: MSS, and timestamps when the SYN offered them. No
+   window scale, SACK-permitted or ECN is encoded in the cookie (offering none means neither side uses
+   them). Timestamps need no room in it: the TSval clock's offset is a hash of the 4-tuple, so the
+   connection recomputes it, and TSopt on the final ACK shows that the SYN offered them. */
 void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie)
 {
     struct netbuf *nb = netbuf_alloc();
@@ -272,23 +313,34 @@ void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, cons
         return;
     }
     uint8_t *o = nb->data + TCP_HLEN;
+    unsigned optlen = 4;
     o[0] = 2, o[1] = 4;
     wr16(o + 2, our_mss(ns));
+    if (s->has_ts) {
+        uint32_t off = tcp_ts_offset(ns->tcp, ip->dst, s->dport, ip->src, s->sport);
+        optlen += put_ts_option(o + 4, tcp_ts_clock(ns->env->now_ns(), off), s->tsval);
+    }
     /* The same unscaled window a SYN,ACK from a connection offers (window_field). */
     put_tcp_header(nb->data, s->dport, s->sport, cookie, s->seq + 1, TH_SYN | TH_ACK,
-                   (uint16_t)tcp_min32(TCP_RCVBUF, 65535), 4);
-    nb->len = TCP_HLEN + 4;
+                   (uint16_t)tcp_min32(TCP_RCVBUF, 65535), optlen);
+    nb->len = TCP_HLEN + optlen;
     ns->tcp->stats.syn_cookies_sent++;
-    checksum_and_send(ns, ip->dst, ip->src, nb);
+    checksum_and_send(ns, ip->dst, ip->src, nb, IP_ECN_NOT_ECT);
 }
 
 /* Sends [seq, seq+len) from the ring, with FIN when it ends where the FIN goes and we mean to send it. */
 static void send_data(struct tcp_conn *c, uint32_t seq, uint32_t len, bool fin)
 {
-    if (seq_lt(seq, c->snd_max))
+    bool rtx = seq_lt(seq, c->snd_max);
+    if (rtx)
         tcp_of(c)->stats.retransmits++;
     uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len && seq + len == tcp_fin_seq(c) ? TH_PSH : 0);
-    send_segment(c, seq, flags, len);
+    /* RFC 3168 §6.1.2: CWR on the first new data segment after the window was reduced for an ECE. */
+    if (c->ecn_cwr && !rtx && len) {
+        flags |= TH_CWR;
+        c->ecn_cwr = false;
+    }
+    send_segment(c, seq, flags, len, !rtx && len);
 }
 
 void tcp_retransmit_first(struct tcp_conn *c)
@@ -335,12 +387,12 @@ void tcp_sack_retransmit(struct tcp_conn *c)
 void tcp_send_probe(struct tcp_conn *c, bool keepalive)
 {
     if (keepalive) {
-        send_segment(c, c->snd_una - 1, TH_ACK, 0);
+        send_segment(c, c->snd_una - 1, TH_ACK, 0, false);
         return;
     }
     if (c->sbuf_len == 0 || seq_lt(c->snd_una, c->buf_seq))
         return;
-    send_segment(c, c->snd_una, TH_ACK, 1);
+    send_segment(c, c->snd_una, TH_ACK, 1, false);
     c->snd_max = seq_max(c->snd_max, c->snd_una + 1);
 }
 
@@ -372,16 +424,25 @@ static bool worth_sending(const struct tcp_conn *c, uint32_t len, uint32_t avail
     return c->max_snd_wnd && len >= c->max_snd_wnd / 2;
 }
 
+/* RFC 3042 limited transmit: the first and second duplicate ACKs each let one more segment of new data
+   out beyond cwnd (cwnd itself unchanged), so a small window still gets the three duplicates that
+   trigger fast retransmit instead of waiting for a timeout. */
+static uint32_t send_cwnd(const struct tcp_conn *c)
+{
+    return !c->in_recovery && c->dupacks <= 2 ? c->cwnd + c->dupacks * c->mss : c->cwnd;
+}
+
 void tcp_output(struct tcp_conn *c)
 {
     if (c->dead || !synchronized(c))
         return;
+    uint32_t cwnd = send_cwnd(c);
     for (;;) {
         uint32_t data_end = tcp_fin_seq(c);
         uint32_t avail = seq_lt(c->snd_nxt, data_end) ? data_end - c->snd_nxt : 0;
         /* The peer's window limits all we sent; cwnd only what the network still holds (the pipe). */
         uint32_t flight = tcp_flight(c), pipe = tcp_pipe(c);
-        uint32_t usable = tcp_min32(c->snd_wnd > flight ? c->snd_wnd - flight : 0, c->cwnd > pipe ? c->cwnd - pipe : 0);
+        uint32_t usable = tcp_min32(c->snd_wnd > flight ? c->snd_wnd - flight : 0, cwnd > pipe ? cwnd - pipe : 0);
         uint32_t len = tcp_min32(tcp_min32(avail, c->mss), usable);
         bool fin = c->fin_queued && len == avail && c->snd_nxt + len == data_end;
         if (!worth_sending(c, len, avail, fin))

@@ -40,8 +40,8 @@ void tcp_arm_rtx(struct tcp_conn *c)
     tcp_timer_arm(c, TT_RTX, c->rto_ns);
 }
 
-/* RFC 6298 §2.2–2.4 with the clock granularity G taken as 1 ms. */
-void tcp_rtt_sample(struct tcp_conn *c, uint64_t r)
+/* RFC 6298 §2.2–2.4 with the clock granularity G taken as 1 ms; alpha = 1/(8 es), beta = 1/(4 es). */
+void tcp_rtt_sample_weighted(struct tcp_conn *c, uint64_t r, uint32_t es)
 {
     if (!c->rtt_valid) {
         c->srtt_ns = r;
@@ -49,13 +49,17 @@ void tcp_rtt_sample(struct tcp_conn *c, uint64_t r)
         c->rtt_valid = true;
     } else {
         uint64_t err = c->srtt_ns > r ? c->srtt_ns - r : r - c->srtt_ns;
-        c->rttvar_ns = c->rttvar_ns - c->rttvar_ns / 4 + err / 4;
-        c->srtt_ns = c->srtt_ns - c->srtt_ns / 8 + r / 8;
+        int64_t dvar = ((int64_t)err - (int64_t)c->rttvar_ns) / (4 * (int64_t)es);
+        int64_t dsrtt = ((int64_t)r - (int64_t)c->srtt_ns) / (8 * (int64_t)es);
+        c->rttvar_ns = (uint64_t)((int64_t)c->rttvar_ns + dvar);
+        c->srtt_ns = (uint64_t)((int64_t)c->srtt_ns + dsrtt);
     }
     uint64_t k = 4 * c->rttvar_ns;
     uint64_t rto = c->srtt_ns + (k > 1000000 ? k : 1000000);
     c->rto_ns = rto < TCP_RTO_MIN_NS ? TCP_RTO_MIN_NS : rto > TCP_RTO_MAX_NS ? TCP_RTO_MAX_NS : rto;
 }
+
+void tcp_rtt_sample(struct tcp_conn *c, uint64_t r) { tcp_rtt_sample_weighted(c, r, 1); }
 
 static void fire_begin(struct tcp_conn *c, unsigned which)
 {
@@ -105,6 +109,8 @@ static void on_rto(struct tcp_conn *c)
     c->dupacks = 0;
     c->nsacked = 0;               /* RFC 2018 §8: after a timeout, SACKed data may have been reneged */
     c->recover = c->snd_max;
+    c->ecn_recover = c->snd_max;  /* RFC 3168 §6.1.2: no second reduction for ECEs from this window */
+    c->ecn_cwr = c->ecn_ok;
     c->snd_nxt = c->snd_una;
     c->rtt_timing = false;        /* Karn */
     /* fire_end's output sends the first segment again, cwnd allowing one. */

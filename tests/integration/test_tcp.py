@@ -58,6 +58,9 @@ def echo_under_impairment():
     """Loss, duplication and reordering between Linux and the guest (NFQUEUE; this kernel has no netem):
     every byte still comes back intact. Speed under loss is not judged here."""
     with NetNS(addr=f"{HOST_IP}/24") as ns:
+        # Linux asks for ECN only with tcp_ecn=1 (per namespace): the guest then negotiates ECN as well as
+        # timestamps, and its ECT data, ECE/CWR handling and PAWS meet loss, duplicates and reordering.
+        ns.run("sysctl", "-qw", "net.ipv4.tcp_ecn=1")
         for chain, iface in (("OUTPUT", "-o"), ("INPUT", "-i")):
             ns.run("iptables", "-A", chain, iface, ns.tap, "-j", "NFQUEUE", "--queue-num", "7", "--queue-bypass")
         imp = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, os.path.join(HERE, "impair.py"), "7",

@@ -18,16 +18,22 @@
  * time, and in order; before any other line runs, every segment sent so
  * far must have been matched (so unexpected output fails the script).
  *
- * FLAGS: any of S F R P, and "." for ACK ("S." is SYN,ACK; "." a bare ACK).
+ * FLAGS: any of S F R P, E (ECE), W (CWR), and "." for ACK ("S." is SYN,ACK; "." a bare ACK).
  * Sequence numbers are relative: the peer's to its ISN (PEER_ISN, close to
  * 2^32 so that every data script crosses the wrap), ours to the ISN of our
  * SYN on that flow (0 before we sent one, e.g. for RSTs to closed ports).
  * END and LEN must agree. `ack` is required for "." segments. `win` is the
  * raw window field; injected segments default to 65535, expected ones are
- * checked only when it is given. OPTIONS: comma-separated `mss N`,
+ * checked only when it is given. `[ect0]`, `[ect1]`, `[ce]` or `[noecn]` is
+ * the IP header's ECN field: injected segments default to not-ECT, expected
+ * ones are checked only when it is given. OPTIONS: comma-separated `mss N`,
  * `wscale N`, `sackOK`, `nop`, `sack A:B C:D...` (blocks relative to the acknowledged side's ISN,
- * like `ack`); an expected segment without <...> must
- * carry no options. Payload bytes follow a pattern of their stream offset,
+ * like `ack`), `TS val V ecr E`; an expected segment without <...> must
+ * carry no options. Our TSvals are written as script milliseconds: the
+ * interpreter learns a flow's TSval offset from our first SYN with TSopt,
+ * as if that SYN's TSval were its send time in ms; so `val` of our
+ * segments and `ecr` of the peer's are relative to it, the peer's own
+ * `val` (and our `ecr`) raw. Payload bytes follow a pattern of their stream offset,
  * checked in both directions.
  *
  * Commands:
@@ -47,6 +53,7 @@
  *   keepalive IDLE INTVL   tcp_set_keepalive (seconds)
  *   listen PORT cubic      as listen, with tcp_listen_set_cc(TCP_CC_CUBIC); "connect PORT cubic" likewise
  *   cc CWND SSTHRESH       the current connection's cwnd and ssthresh are these (bytes; "-" skips one)
+ *   rto MS                 the current connection's retransmission timeout is MS milliseconds (±1 ms)
  * At the end, every callback must have been expected and every segment matched.
  */
 #include "check.h"
@@ -132,7 +139,7 @@ static int script_failed;
 static struct net_stack ns;
 static struct tcp_conn *cur;
 static uint16_t lport, rport = 40000;
-static struct { uint16_t rport; uint32_t isn; } flows[MAX_FLOWS];
+static struct { uint16_t rport; uint32_t isn, ts_base; } flows[MAX_FLOWS];
 static unsigned nflows;
 static char events[64][48];
 static unsigned nevents;
@@ -161,15 +168,25 @@ static uint32_t our_isn(uint16_t port)
     return 0;
 }
 
-static void learn_isn(uint16_t port, uint32_t isn)
+static unsigned flow_of(uint16_t port)
 {
     for (unsigned i = 0; i < nflows; i++)
-        if (flows[i].rport == port) {
-            flows[i].isn = isn;
-            return;
-        }
+        if (flows[i].rport == port)
+            return i;
     if (nflows < MAX_FLOWS)
-        flows[nflows++] = (typeof(flows[0])){ port, isn };
+        flows[nflows++] = (typeof(flows[0])){ port, 0, 0 };
+    return nflows - 1;
+}
+
+static void learn_isn(uint16_t port, uint32_t isn) { flows[flow_of(port)].isn = isn; }
+
+/* Our TSval offset on the flow: what we send minus script milliseconds. */
+static uint32_t our_ts_base(uint16_t port)
+{
+    for (unsigned i = 0; i < nflows; i++)
+        if (flows[i].rport == port)
+            return flows[i].ts_base;
+    return 0;
 }
 
 static void event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -250,18 +267,20 @@ static const struct tcp_callbacks app_cb = {
 struct seg {
     uint8_t flags;
     uint32_t seq, len, ack;
-    bool has_win, has_opts;
+    bool has_win, has_opts, has_ecn;
+    uint8_t ecn;
     uint16_t win;
     uint8_t opts[40];
     unsigned optlen;
 };
 
-static bool parse_options_text(const char *s, struct seg *g)
+/* Parses up to '>'; returns what follows it, 0 on an error. */
+static const char *parse_options_text(const char *s, struct seg *g)
 {
     g->has_opts = true;
     const char *p = s;
     while (*p && *p != '>') {
-        unsigned v;
+        unsigned v, e;
         while (*p == ' ' || *p == ',')
             p++;
         if (sscanf(p, "mss %u", &v) == 1) {
@@ -280,15 +299,32 @@ static bool parse_options_text(const char *s, struct seg *g)
                 wr32(g->opts + g->optlen + 4, b);
                 g->optlen += 8, g->opts[at + 1] += 8;
             }
+        } else if (sscanf(p, "TS val %u ecr %u", &v, &e) == 2 && g->optlen + 10 <= sizeof g->opts) {
+            g->opts[g->optlen++] = 8, g->opts[g->optlen++] = 10;
+            wr32(g->opts + g->optlen, v);
+            wr32(g->opts + g->optlen + 4, e);
+            g->optlen += 8;
         } else if (!strncmp(p, "nop", 3)) {
             g->opts[g->optlen++] = 1;
         } else {
-            return false;
+            return 0;
         }
         while (*p && *p != ',' && *p != '>')
             p++;
     }
-    return true;
+    return *p ? p + 1 : 0;
+}
+
+static bool parse_ecn(const char *p, struct seg *g)
+{
+    static const char *names[] = { "[noecn]", "[ect1]", "[ect0]", "[ce]" };
+    for (uint8_t i = 0; i < 4; i++)
+        if (!strncmp(p, names[i], strlen(names[i]))) {
+            g->has_ecn = true;
+            g->ecn = i;
+            return true;
+        }
+    return false;
 }
 
 static bool parse_seg(char *s, struct seg *g)
@@ -301,7 +337,7 @@ static bool parse_seg(char *s, struct seg *g)
         return false;
     for (char *f = flags; *f; f++)
         g->flags |= *f == 'S' ? TH_SYN : *f == 'F' ? TH_FIN : *f == 'R' ? TH_RST : *f == 'P' ? TH_PSH :
-                    *f == '.' ? TH_ACK : 0;
+                    *f == '.' ? TH_ACK : *f == 'E' ? TH_ECE : *f == 'W' ? TH_CWR : 0;
     g->seq = seq, g->len = len;
     for (char *p = s + n; *p;) {
         unsigned v;
@@ -311,9 +347,16 @@ static bool parse_seg(char *s, struct seg *g)
             g->ack = v;
         else if (sscanf(p, "win %u", &v) == 1)
             g->has_win = true, g->win = (uint16_t)v;
-        else if (*p == '<')
-            return parse_options_text(p + 1, g);
-        else if (*p)
+        else if (*p == '<') {
+            const char *rest = parse_options_text(p + 1, g);
+            if (!rest)
+                return false;
+            p = (char *)rest;
+            continue;
+        } else if (*p == '[') {
+            if (!parse_ecn(p, g))
+                return false;
+        } else if (*p)
             return false;
         while (*p && *p != ' ')
             p++;
@@ -332,6 +375,22 @@ static void refresh_arp(void)
 {
     struct arp_update u = { .ip = REMOTE_IP, .mac = { 0x52, 0x54, 0, 0, 0, 2 }, .create = true };
     arp_learn_remote(&ns, &u);
+}
+
+/* TSopt in options o: add dval to TSval and decr to TSecr (scripts write ours relative). */
+static void ts_rebase(uint8_t *o, unsigned n, uint32_t dval, uint32_t decr)
+{
+    for (unsigned i = 0; i < n && o[i];) {
+        if (o[i] == 1) {
+            i++;
+            continue;
+        }
+        if (o[i] == 8 && o[i + 1] == 10 && i + 10 <= n) {
+            wr32(o + i + 2, rd32(o + i + 2) + dval);
+            wr32(o + i + 6, rd32(o + i + 6) + decr);
+        }
+        i += o[i + 1] < 2 ? 2 : o[i + 1];
+    }
 }
 
 /* SACK blocks in options o: add base to each edge (scripts write them relative). */
@@ -370,13 +429,14 @@ static void inject(const struct seg *g)
     wr16(l4 + 14, g->has_win ? g->win : 65535);
     memcpy(l4 + TCP_HLEN, g->opts, g->optlen);
     sack_rebase(l4 + TCP_HLEN, g->optlen, our_isn(rport));
+    ts_rebase(l4 + TCP_HLEN, g->optlen, 0, our_ts_base(rport));
     for (uint32_t i = 0; i < g->len && hl + i < sizeof l4; i++)
         l4[hl + i] = pattern(g->seq - 1 + i);
     uint32_t len = hl + g->len;
     wr16(l4 + 16, csum_finish(csum_add(csum_pseudo(REMOTE_IP, LOCAL_IP, IPPROTO_TCP, len), l4, len)));
-    uint8_t iph[20] = { 0x45 };
-    struct ip_info ip = { .src = REMOTE_IP, .dst = LOCAL_IP, .proto = IPPROTO_TCP, .ttl = 64, .hdr = iph,
-                          .hdr_len = 20 };
+    uint8_t iph[20] = { 0x45, g->ecn };
+    struct ip_info ip = { .src = REMOTE_IP, .dst = LOCAL_IP, .proto = IPPROTO_TCP, .ttl = 64, .tos = g->ecn,
+                          .hdr = iph, .hdr_len = 20 };
     tcp_input(&ns, &ip, l4, len);
 }
 
@@ -387,8 +447,24 @@ static void flags_str(uint8_t f, char *out)
     if (f & TH_FIN) *p++ = 'F';
     if (f & TH_RST) *p++ = 'R';
     if (f & TH_PSH) *p++ = 'P';
+    if (f & TH_ECE) *p++ = 'E';
+    if (f & TH_CWR) *p++ = 'W';
     if (f & TH_ACK) *p++ = '.';
     *p = 0;
+}
+
+/* From our SYN's TSopt, if any: the offset of our TSval clock from script milliseconds. */
+static void learn_ts_base(const uint8_t *t, uint32_t hl, uint64_t sent_ns)
+{
+    for (unsigned i = TCP_HLEN; i + 1 < hl && t[i];) {
+        if (t[i] == 1) {
+            i++;
+            continue;
+        }
+        if (t[i] == 8 && t[i + 1] == 10 && i + 10 <= hl)
+            flows[flow_of(rport)].ts_base = rd32(t + i + 2) - (uint32_t)((sent_ns - T0_NS) / 1000000);
+        i += t[i + 1] < 2 ? 2 : t[i + 1];
+    }
 }
 
 /* Compares an expected segment with the next frame; PSH is not compared. */
@@ -406,9 +482,13 @@ static void match(const struct seg *g, const struct frame *fr, uint64_t want_t)
         fail("bad TCP checksum");
     if (rd32(ip + 16) != REMOTE_IP || rd16(t + 2) != rport)
         fail("sent to port %u, expected %u", rd16(t + 2), rport);
-    uint8_t flags = t[13] & 0x3F;
+    uint8_t flags = t[13];
     if ((flags & TH_SYN) && !(flags & TH_RST))
         learn_isn(rport, rd32(t + 4));
+    if ((flags & TH_SYN) && !(flags & TH_RST))
+        learn_ts_base(t, hl, fr->t);
+    if (g->has_ecn && (ip[1] & 3) != g->ecn)
+        fail("IP ECN field is %u, expected %u", ip[1] & 3, g->ecn);
     if (flags & TH_SYN)
         lport = rd16(t);
     uint32_t seq = rd32(t + 4) - our_isn(rport), ack = rd32(t + 8) - PEER_ISN, len = l4len - hl;
@@ -447,6 +527,7 @@ static void match(const struct seg *g, const struct frame *fr, uint64_t want_t)
         i += g->opts[i + 1];
     }
     sack_rebase(opts, optlen, 0u - PEER_ISN);
+    ts_rebase(opts, optlen, 0u - our_ts_base(rport), 0);
     if (optlen != wantlen || memcmp(opts, want, optlen))
         fail("options differ (%u bytes sent, %u expected)", optlen, wantlen);
     for (uint32_t i = 0; i < len; i++)
@@ -483,6 +564,7 @@ static const uint64_t *stat_field(const char *name)
         F(segs_in), F(segs_out), F(retransmits), F(bad_checksum), F(bad_header), F(rst_in), F(rst_out),
         F(challenge_acks), F(listen_overflows), F(conns_opened), F(conns_closed), F(out_of_order), F(dup_acks),
         F(fast_retransmits), F(timeouts), F(time_wait), F(syn_cookies_sent), F(syn_cookies_ok),
+        F(paws_rejected), F(ecn_ce_in), F(ecn_reductions),
 #undef F
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -552,6 +634,12 @@ static void command(char *s)
             fail("tcp_set_cc failed");
     } else if (!strncmp(s, "cc ", 3)) {
         check_cc(s + 3);
+    } else if (sscanf(s, "rto %lf", &x) == 1) {
+        uint64_t want = (uint64_t)(x * 1e6);
+        if (!cur)
+            fail("rto: no connection");
+        else if (cur->rto_ns + 1000000 < want || cur->rto_ns > want + 1000000)
+            fail("rto is %.3f ms, expected %.3f", cur->rto_ns / 1e6, x);
     } else if (sscanf(s, "local %u", &a) == 1) {
         lport = (uint16_t)a;
     } else if (sscanf(s, "peer %u", &a) == 1) {
