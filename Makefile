@@ -3,6 +3,7 @@
 #   make run APP=hello SMP=4  boot it under QEMU
 #   make test                 unit + integration tests ("N passed, N failed")
 #   make unit                 host unit tests only
+#   make linux APP=echo       the app as a Linux program: $(BUILD)/linux/$(APP)
 #   make bench                benchmarks (not pass/fail; the virtio one needs root and downloads a Linux guest)
 
 APP      ?= hello
@@ -62,6 +63,18 @@ images: $(foreach a,$(APPS),$(BUILD)/$(a).elf)
 
 run: $(BUILD)/$(APP).elf
 	$(PYTHON) scripts/run.py $< --smp $(SMP) --mem $(MEM) --machine $(MACHINE)
+
+# The same app as an ordinary Linux program (runtime/linux/: one pinned thread per core, SO_REUSEPORT).
+#   make linux APP=echo  ->  $(BUILD)/linux/echo; run it directly, e.g. SHOAL_SHARDS=4 build/linux/echo -p 7007
+LINUX_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread
+LINUX_SRC     = $(wildcard apps/$(APP)/*.c) $(wildcard runtime/linux/*.c) kernel/timer_wheel.c
+.PHONY: linux
+linux: $(BUILD)/linux/$(APP)
+$(BUILD)/linux/$(APP): $(LINUX_SRC) $(wildcard apps/$(APP)/*.h runtime/linux/*.h) runtime/shoal.h \
+		kernel/task.h kernel/timer_wheel.h net/tcp.h Makefile
+	@test -n "$(wildcard apps/$(APP)/*.c)" || { echo "no app apps/$(APP)"; exit 1; }
+	@mkdir -p $(dir $@)
+	$(CC) $(LINUX_CFLAGS) $(LINUX_SRC) -o $@
 
 unit:
 	$(PYTHON) tests/run_tests.py --unit-only

@@ -52,7 +52,8 @@ static bool keep(struct echo_conn *e, const uint8_t *data, size_t len)
 static void flush(shoal_tcp_conn *c, struct echo_conn *e)
 {
     size_t n = e->len ? shoal_tcp_send(c, e->pending, e->len) : 0;
-    memmove(e->pending, e->pending + n, e->len - n);
+    if (n)
+        memmove(e->pending, e->pending + n, e->len - n);
     e->len -= n;
     if (e->len == 0 && e->peer_done) {
         shoal_tcp_close(c);
