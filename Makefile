@@ -86,6 +86,7 @@ bench: images
 	$(PYTHON) tests/bench/boot.py
 	$(PYTHON) tests/bench/virtio.py
 	$(PYTHON) tests/bench/tcp.py
+	$(PYTHON) tests/bench/memcached.py
 
 clean:
 	rm -rf $(BUILD)
