@@ -15,6 +15,11 @@
 #     bench=tcp_echo     TCP echo on port 7 of eth0's address shoal_ip=A/N
 #                        (stops on a tcp_echo:exit datagram, or after
 #                        tcp_echo_seconds=S, default 300)
+#     bench=memcached    Debian's memcached on eth0's address, port 11211, with
+#                        memcached_args=A,B (comma-separated), for
+#                        memcached_seconds=S (default 300); needs memcached
+#                        installed on the host (scripts/install-deps.sh), whose
+#                        binary and shared libraries are copied in
 #     bench=shell        nothing (an interactive shell on the console)
 #     blkread_args=A,B   extra arguments for blkread, comma-separated (seconds=2,depth=16)
 # Downloads only what OUTDIR/dl lacks; everything else is rebuilt each time.
@@ -91,6 +96,15 @@ for prog in l2reflect blkread tcp_echo; do
     gcc -static -O2 -Wall -Wextra -o "root/bin/$prog" "$ROOT/tests/bench/guest/$prog.c" -lpthread
 done
 
+# Debian's memcached, as installed on the host, with the shared libraries it loads.
+if [ -x /usr/bin/memcached ]; then
+    cp /usr/bin/memcached root/bin/memcached
+    for lib in $(ldd /usr/bin/memcached | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+        mkdir -p "root$(dirname "$lib")"
+        cp -L "$lib" "root$lib"
+    done
+fi
+
 cat > root/init <<'EOF'
 #!/bin/sh
 # Minimal init for the Shoal virtio benchmark's Linux guest.
@@ -107,12 +121,16 @@ bench=
 blkread_args=
 shoal_ip=
 tcp_echo_seconds=300
+memcached_args=
+memcached_seconds=300
 for a in $(cat /proc/cmdline); do
     case $a in
         bench=*) bench=${a#bench=} ;;
         blkread_args=*) blkread_args=$(echo "${a#blkread_args=}" | sed 's/,/ /g') ;;
         shoal_ip=*) shoal_ip=${a#shoal_ip=} ;;
         tcp_echo_seconds=*) tcp_echo_seconds=${a#tcp_echo_seconds=} ;;
+        memcached_args=*) memcached_args=$(echo "${a#memcached_args=}" | sed 's/,/ /g') ;;
+        memcached_seconds=*) memcached_seconds=${a#memcached_seconds=} ;;
     esac
 done
 i=0
@@ -129,6 +147,10 @@ case $bench in
     l2reflect) /bin/l2reflect eth0; echo "init: l2reflect exited $?" ;;
     blkread) /bin/blkread /dev/vda $blkread_args; echo "init: blkread exited $?" ;;
     tcp_echo) /bin/tcp_echo 7 "$tcp_echo_seconds"; echo "init: tcp_echo exited $?" ;;
+    memcached)
+        echo "memcached: ready"
+        timeout "$memcached_seconds" /bin/memcached -u root -p 11211 -U 0 $memcached_args
+        echo "init: memcached exited $?" ;;
     shell) sh ;;
     *) echo "init: unknown bench '$bench'" ;;
 esac
