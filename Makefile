@@ -4,10 +4,12 @@
 #   make test                 unit + integration tests ("N passed, N failed")
 #   make unit                 host unit tests only
 #   make linux APP=echo       the app as a Linux program: $(BUILD)/linux/$(APP)
+#   make demo                 the memcached image in a namespace, answering real clients (root)
 #   make bench                benchmarks (not pass/fail; the virtio one needs root and downloads a Linux guest)
 
 APP      ?= hello
 SMP      ?= 1
+DEMO_SMP ?= 2
 MEM      ?= 256
 MACHINE  ?= microvm
 CMDLINE  ?=
@@ -31,7 +33,7 @@ KERNEL_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_C) $(KERNEL_S))
 APPS       := $(notdir $(patsubst %/,%,$(wildcard apps/*/)))
 APP_OBJ     = $(patsubst %,$(BUILD)/obj/%.o,$(wildcard apps/$(1)/*.c))
 
-.PHONY: all run test unit bench clean images FORCE
+.PHONY: all run test unit bench clean images demo FORCE
 all: $(BUILD)/$(APP).elf
 
 $(BUILD)/obj/apps/%.c.o: apps/%.c
@@ -75,6 +77,9 @@ $(BUILD)/linux/$(APP): $(LINUX_SRC) $(wildcard apps/$(APP)/*.h runtime/linux/*.h
 	@test -n "$(wildcard apps/$(APP)/*.c)" || { echo "no app apps/$(APP)"; exit 1; }
 	@mkdir -p $(dir $@)
 	$(CC) $(LINUX_CFLAGS) $(LINUX_SRC) -o $@
+
+demo:
+	scripts/demo-memcached.sh $(DEMO_SMP)
 
 unit:
 	$(PYTHON) tests/run_tests.py --unit-only

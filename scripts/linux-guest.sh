@@ -103,6 +103,10 @@ if [ -x /usr/bin/memcached ]; then
         mkdir -p "root$(dirname "$lib")"
         cp -L "$lib" "root$lib"
     done
+    # memcached refuses to run as root without -u, and -u needs the user to exist
+    mkdir -p root/etc
+    echo 'root:x:0:0:root:/:/bin/sh' > root/etc/passwd
+    echo 'root:x:0:' > root/etc/group
 fi
 
 cat > root/init <<'EOF'

@@ -13,6 +13,7 @@ struct mc_shard_report {
     struct mc_class_stats cls[MC_CLASSES_MAX];
     unsigned ncls;
     struct shoal_reactor_stats reactor;
+    uint64_t heap_bytes;
 };
 
 struct mc_stats_gather {
@@ -166,6 +167,8 @@ static void per_shard(struct emitter *e, const struct mc_stats_gather *g)
         emit(e, name, "%llu", (unsigned long long)r->st.curr_items);
         snprintf(name, sizeof name, "shard:%u:curr_connections", k);
         emit(e, name, "%llu", (unsigned long long)r->conns.curr_conns);
+        snprintf(name, sizeof name, "shard:%u:heap_bytes", k);
+        emit(e, name, "%llu", (unsigned long long)r->heap_bytes);
         snprintf(name, sizeof name, "shard:%u:busy_cycles", k);
         emit(e, name, "%llu", (unsigned long long)r->reactor.busy_cycles);
         snprintf(name, sizeof name, "shard:%u:idle_cycles", k);
@@ -206,6 +209,14 @@ static void format(struct mc_stats_gather *g)
         per_shard(&e, g);
     else if (group_is(&g->cmd, "sizes"))
         emit(&e, "sizes_status", "%s", "disabled");
+    else if (group_is(&g->cmd, "reset")) {
+        if (g->cmd.binary)
+            mc_binary_stats_end(e.o, e.cmd);
+        else
+            mc_out_str(e.o, "RESET\r\n");
+        free(t);
+        return;
+    }
     finish_text_or_binary(&e);
     free(t);
 }
@@ -230,12 +241,18 @@ static void collect(void *arg)
     r->conns = sh->conns;
     r->ncls = mc_store_class_stats(sh->store, r->cls, MC_CLASSES_MAX);
     shoal_reactor_stats(shard_id(), &r->reactor);
+    r->heap_bytes = shoal_heap_bytes_in_use();
+    if (group_is(&g->cmd, "reset")) {
+        mc_store_stats_reset(sh->store);
+        struct mc_conn_stats *cs = &sh->conns;
+        *cs = (struct mc_conn_stats){ .curr_conns = cs->curr_conns };
+    }
     smp_call(g->from, part_done, g);
 }
 
 static bool known_group(const struct mc_cmd *cmd)
 {
-    static const char *const groups[] = { "", "settings", "items", "slabs", "sizes", "shards" };
+    static const char *const groups[] = { "", "settings", "items", "slabs", "sizes", "shards", "reset" };
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++)
         if (group_is(cmd, groups[i]))
             return true;

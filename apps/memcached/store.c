@@ -531,6 +531,13 @@ void mc_store_stats(const struct mc_store *s, struct mc_store_stats *out)
     out->total_malloced = s->mem_used;
 }
 
+void mc_store_stats_reset(struct mc_store *s)
+{
+    /* "stats reset" clears counters, not the state they describe */
+    struct mc_store_stats keep = { .curr_items = s->st.curr_items, .bytes = s->st.bytes };
+    s->st = keep;
+}
+
 unsigned mc_store_class_stats(const struct mc_store *s, struct mc_class_stats *out, unsigned max)
 {
     unsigned n = 0;

@@ -84,6 +84,8 @@ void mc_store_flush(struct mc_store *s, uint64_t now, int64_t delay);
 unsigned mc_store_sweep(struct mc_store *s, uint64_t now, unsigned budget);
 
 void mc_store_stats(const struct mc_store *s, struct mc_store_stats *out);
+/* stats reset: counters back to 0; current items and bytes stay. */
+void mc_store_stats_reset(struct mc_store *s);
 /* Classes in use; fills up to max entries of out (index = class number). */
 unsigned mc_store_class_stats(const struct mc_store *s, struct mc_class_stats *out, unsigned max);
 const struct mc_store_config *mc_store_config(const struct mc_store *s);

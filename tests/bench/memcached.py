@@ -13,8 +13,8 @@ For 1 and 2 vCPUs, from the host side of a namespace made for the run, memcaslap
 the load generator of the OSv and Seastar memcached figures) runs with --conns connections
 (default 32) from one thread, its default mix (9 gets : 1 set, 64-byte keys, 1 KiB values) for
 --seconds (default 5). Reported: ops/s (memcaslap's TPS), and p50/p99/p999 latency read from
-memcaslap's log2 histogram of all operations (so a percentile is the upper bound of a power-of-two
-bucket: coarse, but the same ruler for both). Each round boots every guest once per vCPU count,
+memcaslap's log2 histogram of all operations (-S at the end of the run; a percentile is the upper
+bound of its power-of-two bucket: coarse, but the same ruler for both). Each round boots every guest once per vCPU count,
 Shoal and Linux alternating; medians over --runs rounds (default 3), ratio of medians (Shoal / Linux)
 and the range of per-round ratios.
 """
@@ -39,7 +39,7 @@ READY = {"shoal": r"^memcached: ready", "linux": r"^memcached: ready"}
 def percentiles(text):
     """p50/p99/p999 (us) from the 'Total Statistics' log2 histogram: row 'E: a b c d' counts
     operations in [2^E, 2^(E+1)), [2^(E+1), ...) ..."""
-    total = text.split("Total Statistics", 1)[-1]
+    total = text.rsplit("Total Statistics", 1)[-1].split("Log2 Dist:", 1)[-1].split("\n\n", 1)[0]
     buckets = []
     for m in re.finditer(r"^\s+(\d+):((?:\s+\d+)+)\s*$", total, re.M):
         e = int(m.group(1))
@@ -80,7 +80,7 @@ def case(kind, smp, machine, tsc_khz, args):
             if not g.wait_for(READY[kind], 90) or not wait_port(ns, 60):
                 sys.exit(f"memcached.py: {kind} did not come up; console:\n{g.tail()}")
             r = ns.run("memcaslap", "-s", f"{GUEST_IP}:{PORT}", "-c", str(args.conns), "-T", "1",
-                       "-t", f"{int(args.seconds)}s", check=False, timeout=args.seconds + 60)
+                       "-t", f"{int(args.seconds)}s", "-S", f"{int(args.seconds)}s", check=False, timeout=args.seconds + 60)
             m = re.search(r"TPS: (\d+)", r.stdout)
             if r.returncode != 0 or not m:
                 sys.exit(f"memcached.py: {kind}: memcaslap failed ({r.returncode}): {r.stdout[-800:]}{r.stderr[-800:]}"

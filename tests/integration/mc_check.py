@@ -144,6 +144,7 @@ def text_script():
         ("meta errors", b"mg\r\nmg k1 !\r\nms k1\r\nms k1 abc\r\nma k1 MX\r\nmg " + b"k" * 251 + b" v\r\n"),
         ("flush", b"set fl 0 0 1\r\na\r\nflush_all\r\nget fl\r\nset fl 0 0 1\r\na\r\nflush_all 0 noreply\r\nget fl\r\n"),
         ("version", b"version\r\n"),
+        ("stats groups", b"stats reset\r\nstats nosuchgroup\r\nstats sizes\r\n"),
     ]
     return s
 
