@@ -12,6 +12,14 @@ struct netbuf *netbuf_alloc(void)
     return b;
 }
 
+struct netbuf *netbuf_alloc_frag(void)
+{
+    struct netbuf *b = netbuf_alloc();
+    if (b)
+        b->data = netbuf_base(b);
+    return b;
+}
+
 void netbuf_free(struct netbuf *b)
 {
     while (b) {

@@ -7,8 +7,16 @@
  * A netbuf is one 2 KiB heap object: this header, headroom (where a
  * driver puts its own header, e.g. virtio_net_hdr, and where net/ may
  * prepend), then data. A frame larger than one buffer (mergeable receive,
- * GSO) is a chain through `frag`. Whoever holds a netbuf frees it with
- * netbuf_free(), from any shard.
+ * GSO) is a chain through `frag`; only the first buffer carries headers and
+ * offload information. Whoever holds a netbuf frees it with netbuf_free(),
+ * from any shard.
+ *
+ * Transmit GSO (NETDEV_TX_TSO4): a TCPv4 frame longer than the MTU with
+ * gso_type NETBUF_GSO_TCPV4, gso_size the payload bytes per piece, hdr_len
+ * the Ethernet + IP + TCP header bytes every piece repeats, and the TCP
+ * checksum offloaded (NETBUF_CSUM_PARTIAL, pseudo-header over the whole
+ * frame's length, as Linux's GSO expects). The device cuts it; the IP
+ * header's length and ID, and FIN/PSH on all but the last piece, are its to fix.
  */
 #ifndef DRIVERS_NETDEV_H
 #define DRIVERS_NETDEV_H
@@ -57,6 +65,8 @@ static inline uint32_t netbuf_room(const struct netbuf *b)
 
 /* A buffer with data at base + NETBUF_HEADROOM, len 0; NULL when memory is out. */
 struct netbuf *netbuf_alloc(void);
+/* A buffer for the second and later parts of a chain: data at base (nothing is ever prepended there), len 0. */
+struct netbuf *netbuf_alloc_frag(void);
 /* Frees the whole chain (frag) of b. */
 void netbuf_free(struct netbuf *b);
 /* Total frame length over the chain. */

@@ -233,19 +233,30 @@ bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct 
     return ipv4_send_netbuf_ecn(ns, dst, proto, 0, nb);
 }
 
+/* Whether nb fits one IPv4 packet on our link: by the MTU, or for a GSO frame each of its pieces. */
+static bool fits_link(const struct net_stack *ns, const struct netbuf *nb, uint32_t len)
+{
+    uint32_t room = (uint32_t)ns->cfg.mtu - IP_HLEN;
+    if (nb->gso_type != NETBUF_GSO_TCPV4)
+        return len <= room;
+    return len <= 65535u - IP_HLEN && (uint32_t)nb->hdr_len + nb->gso_size <= room;
+}
+
 bool ipv4_send_netbuf_ecn(struct net_stack *ns, uint32_t dst, uint8_t proto, uint8_t ecn, struct netbuf *nb)
 {
-    uint32_t hop;
-    if (!next_hop(ns, dst, &hop) || nb->len > (uint32_t)ns->cfg.mtu - IP_HLEN) {
+    uint32_t hop, len = netbuf_frame_len(nb);
+    if (!next_hop(ns, dst, &hop) || !fits_link(ns, nb, len)) {
         ns->stats.ip_no_route++;
         netbuf_free(nb);
         return false;
     }
     nb->data -= IP_HLEN;
     nb->len += IP_HLEN;
-    put_header(ns, nb->data, dst, proto, nb->len, next_id(ns, ns->env->shards()), IP_DF, ecn & 3);
+    put_header(ns, nb->data, dst, proto, IP_HLEN + len, next_id(ns, ns->env->shards()), IP_DF, ecn & 3);
     if (nb->flags & NETBUF_CSUM_PARTIAL)
         nb->csum_start = (uint16_t)(nb->csum_start + IP_HLEN + ETH_HLEN);
+    if (nb->gso_type != NETBUF_GSO_NONE)
+        nb->hdr_len = (uint16_t)(nb->hdr_len + IP_HLEN + ETH_HLEN);
     ns->stats.ip_tx++;
     arp_output(ns, nb, hop);
     return true;

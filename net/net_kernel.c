@@ -272,6 +272,8 @@ void net_start(const struct cmdline *cmd)
         }
         net_stack_init(&sn->ns, &kernel_env, s, n0->dev->mac, &cfg);
         sn->ns.tx_csum_offload = (n0->dev->offloads & NETDEV_TX_CSUM) != 0;
+        /* TSO needs the checksum offload too: the device cannot checksum pieces it cut otherwise. */
+        sn->ns.tx_tso4 = sn->ns.tx_csum_offload && (n0->dev->offloads & NETDEV_TX_TSO4);
         smp_call(s, attach, sn);
     }
     if (cfg.configured)

@@ -94,6 +94,7 @@ struct net_stack {
     struct ip_reass reass;
     struct tcp_stack *tcp;        /* tcp.h; NULL until tcp_init */
     bool tx_csum_offload;         /* the device fills checksums of NETBUF_CSUM_PARTIAL frames */
+    bool tx_tso4;                 /* the device cuts NETBUF_GSO_TCPV4 frames (NETDEV_TX_TSO4) */
     /* ICMP error rate limit: token bucket, refilled per ms */
     uint32_t icmp_tokens;
     uint64_t icmp_refill_ns;
@@ -136,7 +137,9 @@ void ipv4_input(struct net_stack *ns, struct netbuf *frame);
  */
 bool ipv4_send(struct net_stack *ns, uint32_t dst, uint8_t proto, const uint8_t *hdr, size_t hlen,
                const uint8_t *data, size_t dlen);
-/* Same, from a netbuf whose data holds the L4 bytes and whose headroom takes the headers; no fragmentation. */
+/* Same, from a netbuf whose data holds the L4 bytes and whose headroom takes the headers; no fragmentation.
+   The netbuf may be a chain; a NETBUF_GSO_TCPV4 one may exceed the MTU (its pieces may not): its hdr_len
+   counts the L4 header only, like csum_start, and both grow by the headers put in front. */
 bool ipv4_send_netbuf(struct net_stack *ns, uint32_t dst, uint8_t proto, struct netbuf *nb);
 /* Same with the ECN field (RFC 3168 §5, the low two bits of the TOS byte) set to ecn; the DSCP stays 0. */
 bool ipv4_send_netbuf_ecn(struct net_stack *ns, uint32_t dst, uint8_t proto, uint8_t ecn, struct netbuf *nb);

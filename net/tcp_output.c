@@ -2,7 +2,10 @@
  * Segment output: building headers and options, the send decision
  * (window, congestion window, Nagle, sender SWS avoidance), ACKs, RSTs.
  * Every segment is built in a fresh netbuf from the send ring; nothing
- * sent is kept, so retransmission rebuilds from the ring.
+ * sent is kept, so retransmission rebuilds from the ring. With a device
+ * that segments (TSO), new data leaves as one segment of many MSS in a
+ * netbuf chain, which the device cuts into MSS pieces; to the rest of TCP
+ * it is just a longer sequence range (retransmissions stay one MSS).
  */
 #include "tcp_impl.h"
 #include "checksum.h"
@@ -59,18 +62,31 @@ static uint16_t window_field(struct tcp_conn *c, bool syn)
     return (uint16_t)w;
 }
 
+/* Sum over a chain: every buffer but the last holds an even number of bytes (see fill_payload), so the
+   16-bit words line up across buffers. */
+static uint32_t csum_chain(uint32_t sum, const struct netbuf *nb)
+{
+    for (; nb; nb = nb->frag)
+        sum = csum_add(sum, nb->data, nb->len);
+    return sum;
+}
+
 static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, struct netbuf *nb, uint8_t ecn)
 {
-    uint32_t pseudo = csum_pseudo(src, dst, IPPROTO_TCP, nb->len);
+    uint32_t len = netbuf_frame_len(nb);
+    /* A GSO frame's pseudo-header counts the whole length: the device (Linux's GSO) adjusts it per piece. */
+    uint32_t pseudo = csum_pseudo(src, dst, IPPROTO_TCP, len);
     if (ns->tx_csum_offload) {
         nb->flags |= NETBUF_CSUM_PARTIAL;
         nb->csum_start = 0;
         nb->csum_offset = 16;
         wr16(nb->data + 16, csum_fold(pseudo));
     } else {
-        wr16(nb->data + 16, csum_finish(csum_add(pseudo, nb->data, nb->len)));
+        wr16(nb->data + 16, csum_finish(csum_chain(pseudo, nb)));
     }
-    ns->tcp->stats.segs_out++;
+    /* Counted as the segments on the wire. */
+    uint32_t pieces = nb->gso_type == NETBUF_GSO_TCPV4 ? (len - nb->hdr_len + nb->gso_size - 1) / nb->gso_size : 1;
+    ns->tcp->stats.segs_out += pieces;
     ipv4_send_netbuf_ecn(ns, dst, IPPROTO_TCP, ecn, nb);
 }
 
@@ -186,6 +202,29 @@ static void copy_from_ring(const struct tcp_conn *c, uint8_t *dst, uint32_t seq,
     memcpy(dst + first, c->sbuf, len - first);
 }
 
+/*
+ * Appends [seq, seq+len) of the ring after the header already in nb,
+ * spilling into a chain of further buffers when one is not enough (a TSO
+ * segment, or an MSS larger than a buffer). Every buffer but the last is
+ * filled to an even length, so a software checksum can sum them in turn.
+ * False when memory ran out (nb is still the caller's).
+ */
+static bool fill_payload(const struct tcp_conn *c, struct netbuf *nb, uint32_t seq, uint32_t len)
+{
+    struct netbuf *b = nb;
+    for (;;) {
+        uint32_t room = netbuf_room(b) - b->len;
+        uint32_t n = len <= room ? len : room & ~1u;
+        copy_from_ring(c, b->data + b->len, seq, n);
+        b->len += n, seq += n, len -= n;
+        if (!len)
+            return true;
+        if (!(b->frag = netbuf_alloc_frag()))
+            return false;
+        b = b->frag;
+    }
+}
+
 /* Every segment of a synchronized connection carries the latest ACK, so a pending delayed ACK is moot. */
 static void ack_sent(struct tcp_conn *c)
 {
@@ -204,8 +243,16 @@ static unsigned put_options(struct tcp_conn *c, uint8_t *o, uint8_t flags, uint3
     return n;
 }
 
+/* A segment longer than one MSS is cut by the device into MSS pieces, each with these headers. */
+static void mark_gso(const struct tcp_conn *c, struct netbuf *nb, unsigned optlen)
+{
+    nb->gso_type = NETBUF_GSO_TCPV4;
+    nb->gso_size = c->mss;
+    nb->hdr_len = (uint16_t)(TCP_HLEN + optlen);
+}
+
 /* ect: the segment is new data and may carry ECT(0) (RFC 3168 §6.1.5: never retransmissions, pure
-   ACKs, SYNs, RSTs or window probes). */
+   ACKs, SYNs, RSTs or window probes). len may exceed the MSS only when tcp_output chose TSO. */
 static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len, bool ect)
 {
     struct netbuf *nb = netbuf_alloc();
@@ -217,13 +264,19 @@ static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32
     /* RFC 3168 §6.1.3: ECE on every ACK from a CE mark until the peer's CWR. */
     if (c->ecn_ok && c->ecn_ece && (flags & TH_ACK) && !(flags & (TH_SYN | TH_RST)))
         flags |= TH_ECE;
+    /* Every piece of a TSO segment repeats the options: SACK blocks must fit beside a full MSS piece. */
     unsigned optlen = syn ? put_syn_options(c, nb->data + TCP_HLEN) :
-                      put_options(c, nb->data + TCP_HLEN, flags, len, &all_sacks);
+                      put_options(c, nb->data + TCP_HLEN, flags, tcp_min32(len, c->mss), &all_sacks);
     uint32_t ack = (flags & TH_ACK) ? c->rcv_nxt : 0;
     put_tcp_header(nb->data, c->lport, c->rport, seq, ack, flags, window_field(c, syn), optlen);
-    if (len)
-        copy_from_ring(c, nb->data + TCP_HLEN + optlen, seq, len);
-    nb->len = TCP_HLEN + optlen + len;
+    nb->len = TCP_HLEN + optlen;
+    if (len && !fill_payload(c, nb, seq, len)) {
+        c->ns->stats.no_memory++;
+        netbuf_free(nb);
+        return;
+    }
+    if (len > c->mss)
+        mark_gso(c, nb, optlen);
     if (flags & TH_ACK)
         c->last_ack_sent = ack;   /* RFC 7323 §4.3's Last.ACK.sent */
     if ((flags & TH_ACK) && all_sacks)
@@ -410,14 +463,14 @@ static bool synchronized(const struct tcp_conn *c)
     }
 }
 
-/* Nagle (RFC 896) and sender SWS avoidance (RFC 1122 §4.2.3.4) in one decision. */
-static bool worth_sending(const struct tcp_conn *c, uint32_t len, uint32_t avail, bool fin)
+/* Nagle (RFC 896) and sender SWS avoidance (RFC 1122 §4.2.3.4) in one decision; idle: nothing in flight. */
+static bool worth_sending(const struct tcp_conn *c, uint32_t len, uint32_t avail, bool fin, bool idle)
 {
-    if (len == c->mss || fin)
+    if (len >= c->mss || fin)
         return len > 0 || fin;
     if (len == 0)
         return false;
-    if (tcp_flight(c) == 0)
+    if (idle)
         return true;
     if (c->nodelay && len == avail)
         return true;
@@ -432,6 +485,31 @@ static uint32_t send_cwnd(const struct tcp_conn *c)
     return !c->in_recovery && c->dupacks <= 2 ? c->cwnd + c->dupacks * c->mss : c->cwnd;
 }
 
+/* TSO for the next segment: the device cuts, it is new data (retransmissions stay one MSS), and it
+   need not carry CWR (a device that copies flags to every piece would repeat it). */
+static bool tso_usable(const struct tcp_conn *c)
+{
+    return c->ns->tx_tso4 && c->ns->tx_csum_offload && !c->ecn_cwr && seq_geq(c->snd_nxt, c->snd_max);
+}
+
+/* The longest segment the next send may build: one MSS, or with TSO the whole MSS pieces that fit one
+   64 KiB IPv4 packet (room for the largest TCP header). */
+static uint32_t seg_limit(const struct tcp_conn *c)
+{
+    if (!tso_usable(c))
+        return c->mss;
+    return (65535u - 20 - TCP_HLEN - 40) / c->mss * c->mss;
+}
+
+/* A TSO segment of len > MSS bytes is whole MSS pieces, and a shorter last piece only when that piece
+   would have gone out on its own right after the others (Nagle and SWS avoidance, data in flight). */
+static uint32_t tso_trim(const struct tcp_conn *c, uint32_t len, uint32_t avail)
+{
+    uint32_t whole = len / c->mss * c->mss, tail = len - whole;
+    bool fin = c->fin_queued && len == avail;
+    return tail && worth_sending(c, tail, avail - whole, fin, false) ? len : whole;
+}
+
 void tcp_output(struct tcp_conn *c)
 {
     if (c->dead || !synchronized(c))
@@ -443,9 +521,11 @@ void tcp_output(struct tcp_conn *c)
         /* The peer's window limits all we sent; cwnd only what the network still holds (the pipe). */
         uint32_t flight = tcp_flight(c), pipe = tcp_pipe(c);
         uint32_t usable = tcp_min32(c->snd_wnd > flight ? c->snd_wnd - flight : 0, cwnd > pipe ? cwnd - pipe : 0);
-        uint32_t len = tcp_min32(tcp_min32(avail, c->mss), usable);
+        uint32_t len = tcp_min32(tcp_min32(avail, seg_limit(c)), usable);
+        if (len > c->mss)
+            len = tso_trim(c, len, avail);
         bool fin = c->fin_queued && len == avail && c->snd_nxt + len == data_end;
-        if (!worth_sending(c, len, avail, fin))
+        if (!worth_sending(c, len, avail, fin, flight == 0))
             break;
         bool new_data = seq_geq(c->snd_nxt, c->snd_max);
         send_data(c, c->snd_nxt, len, fin);

@@ -26,7 +26,9 @@
  * raw window field; injected segments default to 65535, expected ones are
  * checked only when it is given. `[ect0]`, `[ect1]`, `[ce]` or `[noecn]` is
  * the IP header's ECN field: injected segments default to not-ECT, expected
- * ones are checked only when it is given. OPTIONS: comma-separated `mss N`,
+ * ones are checked only when it is given. `[gso N]` on an expected segment:
+ * it leaves as one TSO frame the device cuts into N-byte pieces (without
+ * it, an expected segment must not be a TSO frame). OPTIONS: comma-separated `mss N`,
  * `wscale N`, `sackOK`, `nop`, `sack A:B C:D...` (blocks relative to the acknowledged side's ISN,
  * like `ack`), `TS val V ecr E`; an expected segment without <...> must
  * carry no options. Our TSvals are written as script milliseconds: the
@@ -54,6 +56,8 @@
  *   listen PORT cubic      as listen, with tcp_listen_set_cc(TCP_CC_CUBIC); "connect PORT cubic" likewise
  *   cc CWND SSTHRESH       the current connection's cwnd and ssthresh are these (bytes; "-" skips one)
  *   rto MS                 the current connection's retransmission timeout is MS milliseconds (±1 ms)
+ *   tso on|off             the device claims TCP segmentation (and checksum) offload; the
+ *                          interpreter then fills checksums as the device would
  * At the end, every callback must have been expected and every segment matched.
  */
 #include "check.h"
@@ -73,21 +77,38 @@
 
 /* --- host environment --- */
 
-struct frame { uint64_t t; uint32_t len; uint8_t d[NETBUF_SIZE]; };
+/* A frame as the device got it: a TSO frame whole (up to 64 KiB of IP), with its piece size and headers. */
+struct frame { uint64_t t; uint32_t len; uint16_t gso_size, hdr_len; uint8_t d[ETH_HLEN + 65536]; };
 
 static struct timer_wheel wheel;
 static uint64_t vnow;
 static struct frame frames[MAX_FRAMES];
 static unsigned nframes, frame_head;
 
+/* What a device with checksum offload does: the sum from csum_start (its field holds the pseudo-header's). */
+static void device_checksum(struct frame *fr, const struct netbuf *f)
+{
+    uint32_t at = f->csum_start + f->csum_offset;
+    if (at + 2 > fr->len)
+        return;
+    wr16(fr->d + at, csum_finish(csum_add(0, fr->d + f->csum_start, fr->len - f->csum_start)));
+}
+
 static void env_send(struct net_stack *ns, struct netbuf *f)
 {
     (void)ns;
-    if (nframes - frame_head < MAX_FRAMES) {
+    if (nframes - frame_head < MAX_FRAMES && netbuf_frame_len(f) <= sizeof frames[0].d) {
         struct frame *fr = &frames[nframes++ % MAX_FRAMES];
         fr->t = vnow;
-        fr->len = f->len;
-        memcpy(fr->d, f->data, f->len);
+        fr->len = 0;
+        for (const struct netbuf *b = f; b; b = b->frag) {
+            memcpy(fr->d + fr->len, b->data, b->len);
+            fr->len += b->len;
+        }
+        fr->gso_size = f->gso_type == NETBUF_GSO_TCPV4 ? f->gso_size : 0;
+        fr->hdr_len = f->hdr_len;
+        if (f->flags & NETBUF_CSUM_PARTIAL)
+            device_checksum(fr, f);
     }
     netbuf_free(f);
 }
@@ -269,7 +290,7 @@ struct seg {
     uint32_t seq, len, ack;
     bool has_win, has_opts, has_ecn;
     uint8_t ecn;
-    uint16_t win;
+    uint16_t win, gso;
     uint8_t opts[40];
     unsigned optlen;
 };
@@ -353,6 +374,8 @@ static bool parse_seg(char *s, struct seg *g)
                 return false;
             p = (char *)rest;
             continue;
+        } else if (sscanf(p, "[gso %u]", &v) == 1) {
+            g->gso = (uint16_t)v;
         } else if (*p == '[') {
             if (!parse_ecn(p, g))
                 return false;
@@ -500,6 +523,10 @@ static void match(const struct seg *g, const struct frame *fr, uint64_t want_t)
         (g->has_win && win != g->win))
         fail("expected %s %u:%u(%u) ack %u win %u, got %s %u:%u(%u) ack %u win %u", gs, g->seq, g->seq + g->len,
              g->len, g->ack, g->win, fs, seq, seq + len, len, ack, win);
+    if (fr->gso_size != g->gso)
+        fail("TSO piece size %u, expected %u (0: no TSO)", fr->gso_size, g->gso);
+    if (fr->gso_size && fr->hdr_len != ETH_HLEN + 20 + hl)
+        fail("TSO header length %u, expected %u", fr->hdr_len, ETH_HLEN + 20 + hl);
     if (fr->t + TOLERANCE_NS < want_t || fr->t > want_t + TOLERANCE_NS)
         fail("segment sent at %.4f, expected at %.4f", (fr->t - T0_NS) / 1e9, (want_t - T0_NS) / 1e9);
     uint8_t opts[40];
@@ -655,6 +682,8 @@ static void command(char *s)
             tcp_close(cur);
         else
             tcp_abort(cur);
+    } else if (sscanf(s, "tso %31s", word) == 1) {
+        ns.tx_tso4 = ns.tx_csum_offload = !strcmp(word, "on");
     } else if (sscanf(s, "nodelay %31s", word) == 1 && cur) {
         tcp_set_nodelay(cur, !strcmp(word, "on"));
     } else if (sscanf(s, "limits %u %u", &a, &b) == 2) {
