@@ -861,6 +861,21 @@ static void conn_input(struct tcp_conn *c, const struct ip_info *ip, struct tcp_
     tcp_conn_release(c);
 }
 
+/*
+ * A new SYN for a 4-tuple still in TIME-WAIT starts a new connection when it cannot be taken for part
+ * of the old one (RFC 6191, RFC 1122 §4.2.2.13): its timestamp is newer than the old connection's last,
+ * or, without timestamps, it starts beyond the old connection's sequence space. Clients that reuse
+ * ports soon (Linux does, under load) would otherwise get challenge ACKs until TIME-WAIT ends.
+ */
+static bool time_wait_reopens(const struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (c->state != TCPS_TIME_WAIT || (s->flags & (TH_SYN | TH_ACK | TH_RST)) != TH_SYN)
+        return false;
+    if (c->ts_ok && s->has_ts)
+        return seq_gt(s->tsval, c->ts_recent);
+    return seq_gt(s->seq, c->rcv_nxt);
+}
+
 void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4, size_t len)
 {
     struct tcp_stack *ts = ns->tcp;
@@ -879,6 +894,10 @@ void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4
         return;
     }
     struct tcp_conn *c = tcp_lookup(ts, ip->dst, s.dport, ip->src, s.sport);
+    if (c && time_wait_reopens(c, &s)) {
+        tcp_conn_finish(c, TCP_CLOSED_NORMAL, false);   /* the app was told when it entered TIME-WAIT */
+        c = 0;
+    }
     if (c) {
         conn_input(c, ip, &s);
         return;
