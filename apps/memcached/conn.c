@@ -8,6 +8,7 @@
 #define MC_SLOTS_MAX   256            /* answers awaited from other shards before parsing pauses */
 #define MC_OUT_HIGH    (1u << 20)     /* unsent reply bytes before parsing pauses */
 #define MC_OUT_LOW     (256u << 10)   /* ... and below which it resumes */
+#define MC_BATCH       64             /* requests run per turn before the shard serves others */
 
 /* A keyed command on its way to its owner shard and back. */
 struct mc_remote {
@@ -19,10 +20,13 @@ struct mc_remote {
     uint8_t bytes[];                  /* key, then value: cmd.key and cmd.value point here */
 };
 
+static void conn_more(struct task *t);
+
 void mc_conn_init(struct mc_conn *c, const struct mc_transport *tp, void *tp_arg)
 {
     *c = (struct mc_conn){ .tp = tp, .tp_arg = tp_arg, .refs = 1 };
     mc_out_init(&c->out);
+    task_init(&c->more, conn_more);
 }
 
 static void conn_free_slot(struct mc_slot *s)
@@ -106,7 +110,7 @@ static void conn_flush(struct mc_conn *c)
             c->out_sent = 0;
         }
     }
-    if ((c->closing || (c->eof && !c->blocked)) && mc_conn_idle(c) && !c->finished) {
+    if ((c->closing || (c->eof && !c->blocked && !c->yielded)) && mc_conn_idle(c) && !c->finished) {
         c->finished = true;
         c->tp->finish(c);
     }
@@ -309,7 +313,11 @@ static size_t conn_parse(struct mc_conn *c, const uint8_t *buf, size_t len)
 {
     uint32_t item_max = mc_this_shard()->set.item_size_max;
     size_t off = 0;
-    while (off < len && !c->closing && !c->blocked) {
+    for (unsigned n = 0; off < len && !c->closing && !c->blocked; n++) {
+        if (n == MC_BATCH) {
+            c->yielded = true;       /* the rest waits in c->in for conn_more */
+            break;
+        }
         if (c->proto == MC_PROTO_UNKNOWN)
             c->proto = buf[off] == MC_BIN_REQ_MAGIC ? MC_PROTO_BINARY : MC_PROTO_TEXT;
         struct mc_cmd cmd;
@@ -353,6 +361,14 @@ static bool conn_keep_input(struct mc_conn *c, const uint8_t *data, size_t len)
 /* Input held beyond a whole request (a value of -I bytes and its command line) means a broken client. */
 static size_t conn_input_limit(void) { return mc_this_shard()->set.item_size_max + 2 * MC_TEXT_LINE_MAX + 4096; }
 
+static void conn_yield(struct mc_conn *c)
+{
+    if (!c->yielded || c->more.queued)
+        return;
+    c->refs++;                  /* dropped by conn_more */
+    task_schedule(&c->more);
+}
+
 static void conn_parse_held(struct mc_conn *c)
 {
     size_t used = conn_parse(c, c->in, c->in_len);
@@ -365,6 +381,18 @@ static void conn_parse_held(struct mc_conn *c)
         c->in = 0;
         c->in_cap = 0;
     }
+    conn_yield(c);
+}
+
+static void conn_more(struct task *t)
+{
+    struct mc_conn *c = (struct mc_conn *)((char *)t - offsetof(struct mc_conn, more));
+    c->yielded = false;
+    if (!c->gone && !c->closing && !c->blocked) {
+        conn_parse_held(c);
+        conn_flush(c);
+    }
+    conn_release(c);
 }
 
 void mc_conn_input(struct mc_conn *c, const uint8_t *data, size_t len)
@@ -385,6 +413,7 @@ void mc_conn_input(struct mc_conn *c, const uint8_t *data, size_t len)
         size_t used = conn_parse(c, data, len);
         if (used < len && !conn_keep_input(c, data + used, len - used))
             c->closing = true;
+        conn_yield(c);
     } else if (conn_keep_input(c, data, len)) {
         conn_parse_held(c);
     } else {

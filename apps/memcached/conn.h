@@ -52,6 +52,8 @@ struct mc_conn {
     bool gone;                   /* the transport is closed: drop replies, free when refs is 0 */
     bool blocked;                /* too much output waiting: parsing stopped */
     bool finished;               /* tp->finish ran */
+    bool yielded;                /* a batch was run and the rest of the input waits for `more` */
+    struct task more;            /* continues parsing after a batch, so one client cannot hog the shard */
 };
 
 void mc_conn_init(struct mc_conn *c, const struct mc_transport *tp, void *tp_arg);

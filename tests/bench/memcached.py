@@ -70,14 +70,14 @@ def wait_port(ns, timeout):
 
 def case(kind, smp, machine, tsc_khz, args):
     with NetNS(queues=smp, addr=f"{HOST_IP}/{PREFIX}") as ns:
-        timeout = int(args.seconds) + 150
+        timeout = int(args.seconds) + 270
         g = Guest(kind, smp, machine, tsc_khz, image=os.path.join(BUILD, "memcached.elf"),
                   shoal_cmdline=[f"ip={GUEST_IP}/{PREFIX}", "--", "-m", "64"],
                   linux_cmdline=["bench=memcached", f"shoal_ip={GUEST_IP}/{PREFIX}",
                                  f"memcached_args=-m,64,-t,{smp}", f"memcached_seconds={timeout - 30}"],
                   ns=ns, timeout=timeout)
         try:
-            if not g.wait_for(READY[kind], 90) or not wait_port(ns, 60):
+            if not g.wait_for(READY[kind], 180) or not wait_port(ns, 60):
                 sys.exit(f"memcached.py: {kind} did not come up; console:\n{g.tail()}")
             r = ns.run("memcaslap", "-s", f"{GUEST_IP}:{PORT}", "-c", str(args.conns), "-T", "1",
                        "-t", f"{int(args.seconds)}s", "-S", f"{int(args.seconds)}s", check=False, timeout=args.seconds + 60)

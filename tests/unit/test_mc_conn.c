@@ -43,7 +43,21 @@ bool smp_try_call(unsigned shard, void (*fn)(void *), void *arg)
     smp_call(shard, fn, arg);
     return true;
 }
+static void run_task(void *arg)
+{
+    struct task *t = arg;
+    t->queued = false;
+    t->fn(t);
+}
+void task_schedule(struct task *t)
+{
+    if (t->queued)
+        return;
+    t->queued = true;
+    smp_call(cur_shard, run_task, t);
+}
 uint64_t now_ns(void) { return fake_ns; }
+size_t shoal_heap_bytes_in_use(void) { return 0; }
 uint64_t wall_ns(void) { return fake_ns; }
 void shoal_timer_init(struct timer *t, void (*fn)(struct timer *)) { t->fn = fn; }
 void shoal_timer_arm(struct timer *t, uint64_t deadline_ns) { t->deadline_ns = deadline_ns; }
@@ -298,6 +312,30 @@ TEST(backpressure_blocks_then_resumes)
     size_t one = (size_t)snprintf(head, sizeof head, "VALUE big 0 %zu\r\n", sizeof big) + sizeof big + 2;
     CHECK_EQ(r->len, 8 * (one + 5));
     CHECK(!r->conn.blocked);
+    mc_conn_drop(&r->conn, free_rec);
+    pump();
+    teardown();
+}
+
+TEST(long_pipeline_runs_in_batches_and_eof_waits_for_all)
+{
+    setup();
+    struct rec_conn *r = new_conn();
+    static char req[200000];
+    size_t n = 0;
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n, "set b%d 0 0 1 noreply\r\nx\r\nget b%d\r\n", i, i);
+    mc_conn_input(&r->conn, (const uint8_t *)req, n);
+    CHECK(r->conn.yielded);                /* not all 2000 requests in one go */
+    mc_conn_eof(&r->conn);
+    CHECK(!r->finished);                   /* the client's last requests are still to be answered */
+    pump();
+    size_t values = 0;
+    r->out[r->len] = 0;
+    for (char *p = r->out; (p = strstr(p, "VALUE b")); p++)
+        values++;
+    CHECK_EQ(values, 1000);
+    CHECK(r->finished);
     mc_conn_drop(&r->conn, free_rec);
     pump();
     teardown();
