@@ -6,6 +6,8 @@
 #   make linux APP=echo       the app as a Linux program: $(BUILD)/linux/$(APP)
 #   make demo                 the memcached image in a namespace, answering real clients (root)
 #   make bench                benchmarks (not pass/fail; the virtio one needs root and downloads a Linux guest)
+#   make APP=memcached NETSTACK=lwip   the app over lwIP 2.1.3 instead of our stack: $(BUILD)/memcached-lwip.elf
+#   make lwip-images          every lwIP baseline image (fetches lwIP's Debian sources first; see runtime/lwip/)
 
 APP      ?= hello
 SMP      ?= 1
@@ -14,6 +16,9 @@ MEM      ?= 256
 MACHINE  ?= microvm
 CMDLINE  ?=
 BUILD    ?= build
+NETSTACK ?=
+# NETSTACK=lwip: the image's network stack is lwIP (runtime/lwip/), named APP-lwip.elf.
+IMAGE    := $(APP)$(if $(filter lwip,$(NETSTACK)),-lwip)
 CC       := gcc
 AR       := ar
 PYTHON   := /usr/bin/python3
@@ -34,7 +39,7 @@ APPS       := $(notdir $(patsubst %/,%,$(wildcard apps/*/)))
 APP_OBJ     = $(patsubst %,$(BUILD)/obj/%.o,$(wildcard apps/$(1)/*.c))
 
 .PHONY: all run test unit bench clean images demo FORCE
-all: $(BUILD)/$(APP).elf
+all: $(BUILD)/$(IMAGE).elf
 
 $(BUILD)/obj/apps/%.c.o: apps/%.c
 	@mkdir -p $(dir $@)
@@ -63,7 +68,7 @@ $(foreach a,$(APPS),$(eval $(call app_rules,$(a))))
 
 images: $(foreach a,$(APPS),$(BUILD)/$(a).elf)
 
-run: $(BUILD)/$(APP).elf
+run: $(BUILD)/$(IMAGE).elf
 	$(PYTHON) scripts/run.py $< --smp $(SMP) --mem $(MEM) --machine $(MACHINE)
 
 # The same app as an ordinary Linux program (runtime/linux/: one pinned thread per core, SO_REUSEPORT).
@@ -96,7 +101,63 @@ bench: images
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-lwip -name '*.d' 2>/dev/null)
 
 # Flags live here: objects rebuild when it changes.
 $(BUILD)/obj/%.o: Makefile
+
+# --- The lwIP baseline (issue 6): kernel + runtime/lwip + lwIP 2.1.3 core + the app, unchanged. ---
+# lwIP's sources come from Debian's source package (scripts/fetch-lwip.sh, into an ignored folder)
+# and are never part of the tree; they build with the kernel's flags, -Werror included. `make images`
+# does not need them.
+LWIP_DIR    ?= build/lwip-src
+LWIP_STAMP  := $(LWIP_DIR)/src/core/tcp.c
+LWIP_CORE   := core/def.c core/inet_chksum.c core/init.c core/ip.c core/mem.c core/memp.c core/netif.c \
+               core/pbuf.c core/stats.c core/sys.c core/tcp.c core/tcp_in.c core/tcp_out.c core/timeouts.c \
+               core/udp.c core/ipv4/etharp.c core/ipv4/icmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
+               core/ipv4/ip4_frag.c netif/ethernet.c
+LWIP_OBJ    := $(patsubst %,$(BUILD)/obj-lwip/src/%.o,$(LWIP_CORE))
+LWIP_RT_OBJ := $(patsubst %,$(BUILD)/obj-lwip/%.o,$(wildcard runtime/lwip/*.c))
+LWIP_CFLAGS := -Iruntime/lwip -I$(LWIP_DIR)/src/include
+LWIP_APPS   ?= memcached echo
+# What runtime/lwip replaces is made weak in copies of the kernel objects that define it, so the
+# kernel's sources stay as they are and its IP stack is never started (net_start is lwIP's).
+LWIP_WEAK   := net_start shoal_net_info shoal_net_stats shoal_udp_bind shoal_udp_send
+LWIP_WEAKENED := net/net_kernel.c.o runtime/shoal_kernel.c.o
+LWIP_KERNEL_OBJ := $(filter-out $(BUILD)/obj/runtime/shoal_tcp.c.o $(addprefix $(BUILD)/obj/,$(LWIP_WEAKENED)),$(KERNEL_OBJ)) \
+                   $(addprefix $(BUILD)/obj-lwip/weak/,$(LWIP_WEAKENED))
+
+.PHONY: lwip-images lwip-fetch
+lwip-images: $(foreach a,$(LWIP_APPS),$(BUILD)/$(a)-lwip.elf)
+lwip-fetch: $(LWIP_STAMP)
+
+$(LWIP_STAMP):
+	scripts/fetch-lwip.sh $(LWIP_DIR)
+$(filter-out $(LWIP_STAMP),$(addprefix $(LWIP_DIR)/src/,$(LWIP_CORE))): | $(LWIP_STAMP)
+
+$(BUILD)/obj-lwip/src/%.c.o: $(LWIP_DIR)/src/%.c | $(LWIP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) $(LWIP_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj-lwip/runtime/lwip/%.c.o: runtime/lwip/%.c | $(LWIP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) $(LWIP_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj-lwip/weak/%.o: $(BUILD)/obj/%.o
+	@mkdir -p $(dir $@)
+	objcopy $(addprefix -W ,$(LWIP_WEAK)) $< $@
+
+$(BUILD)/lwip/libkernel.a: $(LWIP_KERNEL_OBJ) $(LWIP_OBJ) $(LWIP_RT_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/lwip/app-%.a: $(BUILD)/app-%.a
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/%-lwip.elf: $(BUILD)/lwip/libkernel.a $(BUILD)/lwip/app-%.a scripts/build-image.py boot/linker.ld FORCE
+	$(PYTHON) scripts/build-image.py --app $* --build-dir $(BUILD)/lwip $(if $(CMDLINE),--cmdline "$(CMDLINE)") -o $@
+
+$(BUILD)/obj-lwip/%.o: Makefile
+.PRECIOUS: $(BUILD)/lwip/app-%.a

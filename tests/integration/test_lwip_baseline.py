@@ -1,0 +1,107 @@
+"""The lwIP baseline image: apps/memcached, unchanged, over lwIP 2.1.3 (runtime/lwip/) instead of our stack.
+
+lwIP's sources come from Debian's source package (scripts/fetch-lwip.sh, which enables deb-src and
+runs apt-get source); when that fails (no network, no deb-src access) the case says so and is skipped.
+The image boots in a test-made namespace with a tap; pymemcache, libmemcached's memccapable (ascii
+and binary) and mc_check.py's UDP check talk to it, and the console must show that lwIP, not our stack, is up."""
+import os
+import shutil
+import subprocess
+import sys
+
+from netns import Guest, NetNS
+from shoal_qemu import BUILD, ROOT
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUEST_IP, HOST_IP, PORT = "10.0.2.15", "10.0.2.1", 11211
+LWIP_DIR = os.path.join(ROOT, "build", "lwip-src")
+# Debian's python3-pymemcache lives with the system interpreter (scripts/install-deps.sh).
+SYSTEM_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def fetch_and_build():
+    """The image, fetching lwIP first if needed; the reason as a string when that cannot be done."""
+    if not os.path.exists(os.path.join(LWIP_DIR, "src", "core", "tcp.c")):
+        r = subprocess.run([os.path.join(ROOT, "scripts", "fetch-lwip.sh"), LWIP_DIR], capture_output=True,
+                           stdin=subprocess.DEVNULL,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            return None, f"apt-get source lwip failed (no deb-src access?): {(r.stdout + r.stderr)[-800:]}"
+    r = subprocess.run(["make", "-s", "-C", ROOT, "APP=memcached", "NETSTACK=lwip", f"BUILD={BUILD}",
+                        f"LWIP_DIR={LWIP_DIR}"], capture_output=True, text=True)
+    assert r.returncode == 0, f"make APP=memcached NETSTACK=lwip failed:\n{(r.stdout + r.stderr)[-3000:]}"
+    return os.path.join(BUILD, "memcached-lwip.elf"), None
+
+
+def pymemcache_roundtrip(ns):
+    script = ("from pymemcache.client.base import Client\n"
+              f"c = Client(('{GUEST_IP}', {PORT}), connect_timeout=5, timeout=5)\n"
+              "c.set('lwip', b'baseline')\n"
+              "assert c.get('lwip') == b'baseline', c.get('lwip')\n"
+              "c.set_many({'k%d' % i: b'v' * i for i in range(1, 200)})\n"
+              "got = c.get_many(['k%d' % i for i in range(1, 200)])\n"
+              "assert all(got['k%d' % i] == b'v' * i for i in range(1, 200))\n"
+              "big = b'x' * 500000\n"
+              "c.set('big', big)\n"
+              "assert c.get('big') == big\n"
+              "print('pymemcache ok')\n")
+    r = ns.run(SYSTEM_PY, "-c", script, check=False, timeout=60)
+    assert r.returncode == 0 and "pymemcache ok" in r.stdout, f"pymemcache: {r.stdout[-1500:]}{r.stderr[-1500:]}"
+
+
+def memccapable(ns, mode):
+    """libmemcached's conformance test, ascii (-a) or binary (-b): every test must pass."""
+    r = ns.run("memccapable", "-h", GUEST_IP, "-p", str(PORT), "-t", "10", mode, check=False, timeout=120)
+    lines = (r.stdout + r.stderr).splitlines()
+    failed = [line for line in lines if "[FAIL]" in line]
+    passed = sum("[pass]" in line for line in lines)
+    assert r.returncode == 0 and not failed and passed > 0, f"memccapable {mode}: {failed or lines[-30:]}"
+    print(f"  memccapable {mode}: {passed} passed")
+
+
+def udp_check(ns):
+    r = ns.run(SYSTEM_PY, os.path.join(HERE, "mc_check.py"), "udp", GUEST_IP, str(PORT), check=False,
+               timeout=120)
+    assert r.returncode == 0, f"mc_check udp: {r.stdout[-1500:]}{r.stderr[-1500:]}"
+
+
+def boot_checked(ns, img, smp):
+    g = Guest(ns, img, smp=smp, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -U {PORT}", timeout=120)
+    assert g.wait_for("memcached: ready", 60), f"memcached did not come up\nconsole:\n{g.tail()}"
+    assert "lwip: lwIP 2.1.3 on shard 0" in g.console, f"lwIP did not start\nconsole:\n{g.tail()}"
+    assert "net: 10.0.2.15" not in g.console, f"our stack started too\nconsole:\n{g.tail()}"
+    return g
+
+
+def suite(smp, checks):
+    def run():
+        img, why = fetch_and_build()
+        if not img:
+            print(f"  SKIPPED memcached-on-lwip: {why}")   # the only reason to skip rather than fail
+            return
+        with NetNS(queues=smp, addr=f"{HOST_IP}/24") as ns:
+            g = boot_checked(ns, img, smp)
+            try:
+                r = ns.run("ping", "-c", "1", "-W", "2", GUEST_IP, check=False)
+                assert r.returncode == 0, f"lwIP does not answer ping: {r.stdout}"
+                for c in checks:
+                    c(ns)
+                g.reader.join(0.1)
+                assert "panic" not in g.console.lower(), "panic"
+            except AssertionError as e:
+                raise AssertionError(f"{e}\nconsole:\n{g.tail()}") from None
+            finally:
+                g.kill()
+    return run
+
+
+def cases():
+    if not (shutil.which("memccapable") and shutil.which("apt-get")):
+        return [("lwip-baseline-tools-missing", lambda: (_ for _ in ()).throw(AssertionError(
+            "memccapable (libmemcached-tools) and apt-get are needed: scripts/install-deps.sh")))]
+    return [
+        ("memcached-on-lwip-smp1", suite(1, [pymemcache_roundtrip, lambda ns: memccapable(ns, "-a"),
+                                             lambda ns: memccapable(ns, "-b"), udp_check])),
+        # Two queues: frames reaching shard 1's queue travel to lwIP on shard 0; keys live on both shards.
+        ("memcached-on-lwip-smp2", suite(2, [pymemcache_roundtrip, udp_check])),
+    ]
