@@ -6,18 +6,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Eight bytes per iteration, then the tail: under TCG each iteration of a rep string instruction
+ * costs about the same whatever its width, so this takes an eighth of the iterations of rep movsb
+ * (memcached under memcaslap: +17% requests/s under TCG, docs/performance.md); on hardware rep
+ * movsq is as fast as the ERMS byte form.
+ */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 void *memset(void *dst, int c, size_t n)
 {
     void *d = dst;
-    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    size_t q = n >> 3, r = n & 7;
+    uint64_t v = 0x0101010101010101ull * (uint8_t)c;
+    __asm__ volatile("rep stosq" : "+D"(d), "+c"(q) : "a"(v) : "memory");
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(r) : "a"(v) : "memory");
     return dst;
 }
 
 void *memcpy(void *dst, const void *src, size_t n)
 {
     void *d = dst;
-    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    size_t q = n >> 3, r = n & 7;
+    __asm__ volatile("rep movsq" : "+D"(d), "+S"(src), "+c"(q) : : "memory");
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(r) : : "memory");
     return dst;
 }
 
