@@ -97,6 +97,7 @@ bench: images
 	$(PYTHON) tests/bench/virtio.py
 	$(PYTHON) tests/bench/tcp.py
 	$(PYTHON) tests/bench/memcached.py
+	$(PYTHON) tests/bench/compare.py
 
 clean:
 	rm -rf $(BUILD)

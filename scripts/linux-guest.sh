@@ -20,6 +20,12 @@
 #                        memcached_seconds=S (default 300); needs memcached
 #                        installed on the host (scripts/install-deps.sh), whose
 #                        binary and shared libraries are copied in
+#     bench=shoal_memcached  apps/memcached built for Linux (runtime/linux,
+#                        `make linux APP=memcached`, linked statically here)
+#                        with SHOAL_SHARDS=<online CPUs>, `-p 11211 -m 64` or
+#                        shoal_memcached_args=A,B (comma-separated), for
+#                        memcached_seconds=S (default 300); left out, with a
+#                        warning, when apps/memcached does not build
 #     bench=shell        nothing (an interactive shell on the console)
 #     blkread_args=A,B   extra arguments for blkread, comma-separated (seconds=2,depth=16)
 # Downloads only what OUTDIR/dl lacks; everything else is rebuilt each time.
@@ -96,6 +102,15 @@ for prog in l2reflect blkread tcp_echo; do
     gcc -static -O2 -Wall -Wextra -o "root/bin/$prog" "$ROOT/tests/bench/guest/$prog.c" -lpthread
 done
 
+# apps/memcached as a Linux program, through the Makefile's `linux` rule with
+# -static added (so it needs no libraries here); its own build directory, so
+# build/linux/memcached (dynamic) is left alone.
+if make -s -C "$ROOT" linux APP=memcached BUILD="$OUT/shoal-linux" CC="gcc -static" >&2; then
+    cp "$OUT/shoal-linux/linux/memcached" root/bin/shoal_memcached
+else
+    echo "linux-guest.sh: WARNING: make linux APP=memcached failed; bench=shoal_memcached is unavailable" >&2
+fi
+
 # Debian's memcached, as installed on the host, with the shared libraries it loads.
 if [ -x /usr/bin/memcached ]; then
     cp /usr/bin/memcached root/bin/memcached
@@ -127,6 +142,7 @@ shoal_ip=
 tcp_echo_seconds=300
 memcached_args=
 memcached_seconds=300
+shoal_memcached_args="-p 11211 -m 64"
 for a in $(cat /proc/cmdline); do
     case $a in
         bench=*) bench=${a#bench=} ;;
@@ -135,6 +151,7 @@ for a in $(cat /proc/cmdline); do
         tcp_echo_seconds=*) tcp_echo_seconds=${a#tcp_echo_seconds=} ;;
         memcached_args=*) memcached_args=$(echo "${a#memcached_args=}" | sed 's/,/ /g') ;;
         memcached_seconds=*) memcached_seconds=${a#memcached_seconds=} ;;
+        shoal_memcached_args=*) shoal_memcached_args=$(echo "${a#shoal_memcached_args=}" | sed 's/,/ /g') ;;
     esac
 done
 i=0
@@ -155,6 +172,15 @@ case $bench in
         echo "memcached: ready"
         timeout "$memcached_seconds" /bin/memcached -u root -p 11211 -U 0 $memcached_args
         echo "init: memcached exited $?" ;;
+    shoal_memcached)
+        # it prints "memcached: ready, ..." itself once every shard listens
+        if [ -x /bin/shoal_memcached ]; then
+            ncpu=$(grep -c ^processor /proc/cpuinfo)
+            SHOAL_SHARDS=$ncpu timeout "$memcached_seconds" /bin/shoal_memcached $shoal_memcached_args
+            echo "init: shoal_memcached exited $?"
+        else
+            echo "init: shoal_memcached is not in this initramfs (apps/memcached did not build)"
+        fi ;;
     shell) sh ;;
     *) echo "init: unknown bench '$bench'" ;;
 esac
