@@ -110,7 +110,9 @@ static void conn_flush(struct mc_conn *c)
             c->out_sent = 0;
         }
     }
-    if ((c->closing || (c->eof && !c->blocked && !c->yielded)) && mc_conn_idle(c) && !c->finished) {
+    /* eof ends the conversation only between parses: a flush mid-batch has later requests still to run */
+    bool eof_done = c->eof && !c->blocked && !c->yielded && !c->parsing;
+    if ((c->closing || eof_done) && mc_conn_idle(c) && !c->finished) {
         c->finished = true;
         c->tp->finish(c);
     }
@@ -209,20 +211,46 @@ static void conn_run_keyed(struct mc_conn *c, const struct mc_cmd *cmd)
         mc_store_release(sh->store, res.item);
 }
 
+/* Reply bytes a get line may buffer, and answers from other shards it may wait for, before it is cut
+   short: a line naming one large value thousands of times would otherwise copy it into memory that
+   many times while the shard serves nobody else. */
+#define MC_GET_LINE_BYTES  (32u << 20)
+#define MC_GET_LINE_REMOTE (4 * MC_SLOTS_MAX)
+
+static size_t conn_buffered(const struct mc_conn *c) { return c->out.len + (c->tail ? c->tail->out.len : 0); }
+
 static void conn_run_get_line(struct mc_conn *c, struct mc_cmd *cmd, struct mc_text_keys *keys)
 {
+    size_t bytes = 0;
+    unsigned slots0 = c->nslots;
     do {
         if (cmd->op == MC_OP_ERROR) {
             struct mc_out *o = conn_reply_dest(c);
             if (o)
                 mc_text_error(o, cmd);
+            else
+                c->closing = true;
             return;
         }
+        if (bytes > MC_GET_LINE_BYTES || c->nslots - slots0 > MC_GET_LINE_REMOTE) {
+            /* memcached's answer when it cannot hold a get line's response */
+            struct mc_out *o = conn_reply_dest(c);
+            if (o)
+                mc_out_str(o, "SERVER_ERROR out of memory writing get response\r\n");
+            else
+                c->closing = true;
+            return;
+        }
+        size_t before = conn_buffered(c);
         conn_run_keyed(c, cmd);
+        size_t after = conn_buffered(c);
+        bytes += after > before ? after - before : 0;
     } while (mc_text_next_key(keys, cmd));
     struct mc_out *o = conn_reply_dest(c);
     if (o)
         mc_text_get_end(o);
+    else
+        c->closing = true;      /* without END the client would wait for ever */
 }
 
 static void conn_reply_simple(struct mc_conn *c, const struct mc_cmd *cmd)
@@ -313,6 +341,7 @@ static size_t conn_parse(struct mc_conn *c, const uint8_t *buf, size_t len)
 {
     uint32_t item_max = mc_this_shard()->set.item_size_max;
     size_t off = 0;
+    c->parsing = true;
     for (unsigned n = 0; off < len && !c->closing && !c->blocked; n++) {
         if (n == MC_BATCH) {
             c->yielded = true;       /* the rest waits in c->in for conn_more */
@@ -338,6 +367,7 @@ static size_t conn_parse(struct mc_conn *c, const uint8_t *buf, size_t len)
                 conn_set_blocked(c, true);
         }
     }
+    c->parsing = false;
     return off;
 }
 

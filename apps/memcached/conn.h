@@ -53,6 +53,7 @@ struct mc_conn {
     bool blocked;                /* too much output waiting: parsing stopped */
     bool finished;               /* tp->finish ran */
     bool yielded;                /* a batch was run and the rest of the input waits for `more` */
+    bool parsing;                /* inside conn_parse: input after the current request is not yet seen */
     struct task more;            /* continues parsing after a batch, so one client cannot hog the shard */
 };
 

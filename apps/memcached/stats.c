@@ -186,12 +186,21 @@ static void finish_text_or_binary(struct emitter *e)
 
 static bool group_is(const struct mc_cmd *cmd, const char *g) { return strcmp(cmd->stats_group, g) == 0; }
 
+/* A binary client must get a binary answer: text bytes would desynchronise its stream. */
+static void out_of_memory(struct mc_out *o, const struct mc_cmd *cmd)
+{
+    if (cmd->binary)
+        mc_binary_out_of_memory(o, cmd);
+    else
+        mc_text_out_of_memory(o);
+}
+
 static void format(struct mc_stats_gather *g)
 {
     struct mc_shard_report *t = calloc(1, sizeof *t);
     struct emitter e = { &g->slot->out, &g->cmd };
     if (!t) {
-        mc_text_out_of_memory(e.o);
+        out_of_memory(e.o, e.cmd);
         return;
     }
     for (unsigned k = 0; k < shard_count(); k++)
@@ -262,8 +271,10 @@ static bool known_group(const struct mc_cmd *cmd)
 void mc_stats_request(struct mc_conn *c, const struct mc_cmd *cmd)
 {
     struct mc_slot *slot = mc_conn_wait_slot(c, 1);
-    if (!slot)
+    if (!slot) {
+        c->closing = true;      /* a reply silently missing would shift every later reply */
         return;
+    }
     if (!known_group(cmd)) {
         /* memcached answers an unknown group with ERROR. */
         if (cmd->binary)
@@ -276,7 +287,7 @@ void mc_stats_request(struct mc_conn *c, const struct mc_cmd *cmd)
     unsigned n = shard_count();
     struct mc_stats_gather *g = calloc(1, sizeof *g + n * sizeof g->rep[0]);
     if (!g) {
-        mc_text_out_of_memory(&slot->out);
+        out_of_memory(&slot->out, cmd);
         mc_conn_answered(c, slot);
         return;
     }

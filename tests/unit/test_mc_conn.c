@@ -341,6 +341,37 @@ TEST(long_pipeline_runs_in_batches_and_eof_waits_for_all)
     teardown();
 }
 
+TEST(get_line_naming_a_large_value_many_times_is_cut_short)
+{
+    setup();
+    struct rec_conn *r = new_conn();
+    char key[16];
+    for (int i = 0;; i++) {              /* a key of this shard: its copies land in c->out at once */
+        snprintf(key, sizeof key, "big%d", i);
+        if (owner_of(key) == 0)
+            break;
+    }
+    static char big[600000];
+    memset(big, 'v', sizeof big);
+    char line[128];
+    snprintf(line, sizeof line, "set %s 0 0 %zu\r\n", key, sizeof big);
+    send_str(r, line);
+    mc_conn_input(&r->conn, (const uint8_t *)big, sizeof big);
+    send_str(r, "\r\n");
+    char req[4096] = "get";
+    for (int i = 0; i < 200; i++)
+        strcat(strcat(req, " "), key);
+    strcat(req, "\r\n");
+    send_str(r, req);
+    static const char err[] = "SERVER_ERROR out of memory writing get response\r\n";
+    const struct mc_out *o = &r->conn.out;
+    CHECK(o->len >= sizeof err - 1 && memcmp(o->buf + o->len - (sizeof err - 1), err, sizeof err - 1) == 0);
+    CHECK(o->len < (40u << 20));         /* bounded well below 200 copies (120 MB) */
+    mc_conn_drop(&r->conn, free_rec);
+    pump();
+    teardown();
+}
+
 TEST(quit_finishes_after_earlier_replies)
 {
     setup();
@@ -349,6 +380,44 @@ TEST(quit_finishes_after_earlier_replies)
     r->out[r->len] = 0;
     CHECK(strcmp(r->out, "STORED\r\nVALUE q 0 1\r\nz\r\nEND\r\n") == 0);
     CHECK(r->finished);
+    mc_conn_drop(&r->conn, free_rec);
+    pump();
+    teardown();
+}
+
+/* A big reply flushed in the middle of a batch must not end a half-closed connection while requests
+   after it are still unparsed: the client's last requests are answered before the close. */
+TEST(eof_does_not_cut_a_batch_short_after_a_big_reply)
+{
+    setup();
+    struct rec_conn *r = new_conn();
+    char key[16];
+    for (int i = 0; ; i++) {             /* a key this shard owns: its replies go straight to out */
+        snprintf(key, sizeof key, "big%d", i);
+        if (owner_of(key) == 0)
+            break;
+    }
+    static char big[600000];
+    memset(big, 'v', sizeof big);
+    char line[64];
+    snprintf(line, sizeof line, "set %s 0 0 %zu\r\n", key, sizeof big);
+    send_str(r, line);
+    mc_conn_input(&r->conn, (const uint8_t *)big, sizeof big);
+    send_str(r, "\r\n");
+    r->len = 0;
+    static char req[4096];
+    size_t n = 0;
+    for (int i = 0; i < MC_BATCH; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n, "version\r\n");
+    n += (size_t)snprintf(req + n, sizeof req - n, "get %s\r\nget %s\r\nversion\r\n", key, key);
+    mc_conn_input(&r->conn, (const uint8_t *)req, n);
+    CHECK(r->conn.yielded);
+    mc_conn_eof(&r->conn);
+    pump();
+    CHECK(r->finished);
+    CHECK(r->len > 0);
+    const char *tail = "END\r\nVERSION " MC_VERSION "\r\n";
+    CHECK(r->len >= strlen(tail) && memcmp(r->out + r->len - strlen(tail), tail, strlen(tail)) == 0);
     mc_conn_drop(&r->conn, free_rec);
     pump();
     teardown();
