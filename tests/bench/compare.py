@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """memcached, Shoal against Linux and lwIP, in one run, with fixed CPU pinning (issue 6; not pass/fail).
 
-    /usr/bin/python3 tests/bench/compare.py [--runs N] [--seconds S] [--vcpus 1,2] [--conns N]
-                                            [--machine microvm|pc] [--smoke] [--out-dir DIR] [--json FILE]
+    /usr/bin/python3 tests/bench/compare.py [--runs N] [--seconds S] [--lat-seconds S] [--vcpus 1,2]
+                                            [--conns N] [--machine microvm|pc] [--smoke] [--out-dir DIR]
+                                            [--json FILE]
 
 Needs root (network namespaces, tap devices), memcached + libmemcached-tools on the host and
 python3-matplotlib (scripts/install-deps.sh); run it with /usr/bin/python3. Four configurations, each
@@ -20,21 +21,27 @@ serving memcached on 10.0.2.15:11211:
 For every vCPU count (--vcpus, default 1,2) and round (--runs, default 3) every configuration is booted
 once (rounds outer, configurations alternating inside, so drift hits all alike), and from the host side of
 a namespace made for the boot memcaslap (one thread, --conns connections, default 32, its default 9:1
-get:set mix of 1 KiB values) runs for --seconds (default 5). Per boot:
+get:set mix of 1 KiB values) runs for --seconds (default 5); then, from the same namespace and core,
+tests/bench/mc_load.c (built into build/bench/mc_load; one thread, epoll) with the same number of
+connections, each with exactly one request in flight (9:1 get:set of 1 KiB values over 10,000 keys it
+first sets; every reply parsed and its value checked) runs for --lat-seconds (default min(3, --seconds))
+after a 0.5 s warm-up. Per boot:
 
   ops/s        memcaslap's TPS (memcaslap is the throughput judge)
-  p50/p99/p999 from memcaslap's log2 histogram of all operations: the upper bound of the power-of-two
-               bucket (coarse, but the same ruler for all four)
+  p50/p99/p999 mc_load's latencies: exact percentiles (nearest rank) of every request sent after its
+               warm-up, send to end of reply on the host's monotonic clock, one request in flight per
+               connection (memcaslap's log2-bucket percentiles are kept in the per-boot log only);
+               a boot whose mc_load finds a protocol error or a wrong or stale value fails
   vCPU us/req  CPU time (utime+stime, /proc/QEMU/task/TID/stat) of QEMU's vCPU threads ("CPU n/TCG")
-               over the memcaslap run, divided by memcaslap's op count; "QEMU us/req" is the same for
+               over the memcaslap run (not mc_load's), divided by memcaslap's op count; "QEMU us/req" is the same for
                the whole QEMU process (vCPUs plus the I/O thread's tap work)
   boot ms      from starting run.py to the first TCP connection accepted on port 11211 (a probe in
                the namespace connects every 10 ms; the guest's MAC is fixed and entered in the host's
                neighbour table, so ARP does not add its retry interval)
   image        bytes on disk: the ELF for Shoal; vmlinuz + initrd.gz for Linux (one initramfs holds
                both Linux memcacheds and the other benchmarks' programs)
-  RSS MiB      QEMU's VmRSS after the load (of -m 256), comparable for all four
-  heap KiB     the guest's heap in use after the load (`stats shards`): summed over shards on Shoal,
+  RSS MiB      QEMU's VmRSS after memcaslap's load (before mc_load's; of -m 256), comparable for all four
+  heap KiB     the guest's heap in use after memcaslap's load (`stats shards`): summed over shards on Shoal,
                glibc's process figure for apps/memcached on Linux, not available for stock memcached
 
 Tables give medians over the rounds; ratios are median(config) / median(linux), with the range of the
@@ -50,20 +57,21 @@ tap I/O, RCU) on C_vCPUs, the load generator on the next core: nothing shared. W
 others, vCPU i on C_i and the I/O thread with vCPU 0 ("vcpu"); when vCPUs > n - 1, vCPU i on C_(i mod n),
 the I/O thread with vCPU 0 and the load generator on the last core, shared with a vCPU ("spread"). On a
 2-core host:
-  1 vCPU:  vCPU 0 + QEMU I/O thread on core 0; memcaslap alone on core 1.
-  2 vCPUs: vCPU 0 + QEMU I/O thread on core 0; vCPU 1 + memcaslap on core 1 (necessarily shared).
+  1 vCPU:  vCPU 0 + QEMU I/O thread on core 0; memcaslap (then mc_load) alone on core 1.
+  2 vCPUs: vCPU 0 + QEMU I/O thread on core 0; vCPU 1 + memcaslap (then mc_load) on core 1 (necessarily shared).
 Measured on 2 cores before choosing (one or two 3 s rounds): at 1 vCPU, putting the I/O thread with
 memcaslap instead ("load") cost Shoal 60% and Linux 25-50% of their ops/s, because memcaslap keeps its core
 busy and starves the tap I/O; at 2 vCPUs, both vCPUs on core 0 ("vcpu") cost Linux 60%.
 QEMU's threads start on the I/O core (run.py is started with that affinity and QEMU inherits it; QEMU runs
 with `-name compare,debug-threads=on` so that its vCPU threads are named "CPU n/TCG"), and the vCPU
 threads are moved as soon as they appear, before the guest has run far. A boot that fails (guest not up,
-memcaslap error) is retried once; the failure is listed under the table.
+memcaslap or mc_load error) is retried once; the failure is listed under the table.
 
 A row whose configuration cannot be built or booted gets its reason instead of numbers; the smoke test
 (tests/integration/test_compare_smoke.py) runs `--runs 1 --seconds 1 --vcpus 1 --smoke` and fails unless
 every row has numbers, except the lwIP row when lwIP's sources cannot be fetched (no network): that row
-is then "skipped". About 6 minutes on a 2-core host with the defaults.
+is then "skipped". About 7 minutes on a 2-core host with the defaults (an estimate: mc_load adds 4 to 10 s
+per boot, its preload of 10,000 keys taking several seconds on the slow Linux rows under TCG).
 """
 import argparse
 import datetime
@@ -79,8 +87,8 @@ import sys
 import tempfile
 import time
 
-from guests import BUILD, GUEST, ROOT, Guest, host_tsc_khz, newer, prepare  # noqa: E402
-from memcached import percentiles  # noqa: E402  (memcaslap's log2 histogram)
+from guests import BENCH, BUILD, GUEST, ROOT, Guest, host_tsc_khz, newer, prepare  # noqa: E402
+from memcached import percentiles  # noqa: E402  (memcaslap's log2 histogram, kept in the per-boot log)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from netns import NetNS  # noqa: E402
@@ -92,6 +100,7 @@ MEM_MIB = 256                       # run.py's default -m, the same for all
 DOCS = os.path.join(ROOT, "docs")
 BEGIN, END = "<!-- compare.py begin -->", "<!-- compare.py end -->"
 LWIP_ELF = os.path.join(BUILD, "memcached-lwip.elf")
+MC_LOAD = os.path.join(BENCH, "mc_load")     # tests/bench/mc_load.c, built by guests.prepare
 SHOAL_ELF = os.path.join(BUILD, "memcached.elf")
 # Output of a build that failed because lwIP's sources could not be downloaded (no network).
 NO_NETWORK = re.compile(r"Could not resolve|Temporary failure in name resolution|Network is unreachable|"
@@ -162,7 +171,7 @@ def build_all(who):
             print(f"{who}: WARNING: {reason}; using the existing Linux guest", flush=True)
         elif "WARNING" in r.stderr:
             print(f"{who}: {tail(r.stderr, 2)}", flush=True)
-    prepare(who, (), (), ())                # tsc_khz (the guest is up to date by now)
+    prepare(who, (), ("mc_load",), ())      # tsc_khz and mc_load (the guest is up to date by now)
     rootfs = os.path.join(GUEST, "root", "bin")
     status["linux"] = None if os.path.exists(os.path.join(rootfs, "memcached")) else (
         "not built", "no memcached on the host to copy into the Linux guest (scripts/install-deps.sh)")
@@ -214,7 +223,7 @@ def cpu_layout(vcpus, short="auto"):
 
 def layout_text(lay):
     v = ", ".join(f"vCPU {i}: core {c}" for i, c in enumerate(lay["vcpu"]))
-    return f"{v}; QEMU I/O + other threads: core {lay['io']}; memcaslap: core {lay['load']} ({lay['note']})"
+    return f"{v}; QEMU I/O + other threads: core {lay['io']}; memcaslap, mc_load: core {lay['load']} ({lay['note']})"
 
 
 def qemu_pid(parent, timeout=10):
@@ -368,9 +377,35 @@ def guest_heap(ns, key):
     return max(vals) if key == "linux-app" else sum(vals)   # glibc's figure is the process's, per shard
 
 
+def lat_seconds(args):
+    return args.lat_seconds if args.lat_seconds else min(3.0, args.seconds)
+
+
+def mc_load_cmd(args, host=GUEST_IP):
+    return [MC_LOAD, host, str(PORT), f"conns={args.conns}", f"seconds={lat_seconds(args):g}", "warmup=0.5",
+            "value=1024", "keys=10000", "set_ratio=0.1"]
+
+
+def run_mc_load(ns, lay, args):
+    """mc_load from the namespace, on the load generator's core: exact latency percentiles (us)."""
+    secs = lat_seconds(args)
+    # mc_load stops itself after its preload + warm-up + run, bounded by its own deadline (60 s beyond)
+    r = subprocess.run(["ip", "netns", "exec", ns.name, "taskset", "-c", str(lay["load"]), *mc_load_cmd(args)],
+                       capture_output=True, text=True, timeout=secs + 90)
+    line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+    try:
+        out = json.loads(line)
+    except ValueError:
+        out = {}
+    if r.returncode != 0 or not out.get("ops"):
+        raise RuntimeError(f"mc_load failed ({r.returncode}): {r.stdout[-600:]}{r.stderr[-600:]}")
+    return {"p50": out["p50_us"], "p99": out["p99_us"], "p999": out["p999_us"], "lat_max": out["max_us"],
+            "lat_ops": out["ops"], "lat_ops_s": out["ops_per_s"], "lat_misses": out.get("misses", 0)}
+
+
 def one_boot(key, smp, lay, tsc_khz, args):
     kind = dict((k, kd) for k, _, kd in CONFIGS)[key]
-    timeout = int(args.seconds) + 150
+    timeout = int(args.seconds + lat_seconds(args)) + 150
     with PinnedNS(queues=smp, addr=f"{HOST_IP}/{PREFIX}") as ns:
         image = LWIP_ELF if key == "shoal-lwip" else SHOAL_ELF
         if key == "linux":
@@ -422,7 +457,8 @@ def one_boot(key, smp, lay, tsc_khz, args):
                 raise RuntimeError(f"memcaslap failed ({r.returncode}): {r.stdout[-600:]}{r.stderr[-600:]}"
                                    f"\nconsole:\n{g.tail()}")
             ops, tps = int(m.group(1)), int(m.group(2))
-            res = {"ops_s": tps, "ops": ops, **percentiles(r.stdout),
+            res = {"ops_s": tps, "ops": ops,
+                   **{"memcaslap_" + k: v for k, v in percentiles(r.stdout).items()},
                    "vcpu_us_req": (v1 - v0) / CLK_TCK / ops * 1e6,
                    "qemu_us_req": (q1 - q0) / CLK_TCK / ops * 1e6,
                    "vcpu_util": (v1 - v0) / CLK_TCK / (w1 - w0),
@@ -430,6 +466,10 @@ def one_boot(key, smp, lay, tsc_khz, args):
             heap = guest_heap(ns, key)
             if heap is not None:
                 res["heap_kib"] = heap / 1024
+            try:
+                res.update(run_mc_load(ns, lay, args))       # latencies, after memcaslap
+            except RuntimeError as e:
+                raise RuntimeError(f"{e}\nconsole:\n{g.tail()}") from None
             return res
         finally:
             if probe and probe.poll() is None:
@@ -441,9 +481,9 @@ def one_boot(key, smp, lay, tsc_khz, args):
 
 COLS = [  # key, header, format
     ("ops_s", "ops/s", "{:,.0f}"),
-    ("p50", "p50 us", "{:.0f}"),
-    ("p99", "p99 us", "{:.0f}"),
-    ("p999", "p999 us", "{:.0f}"),
+    ("p50", "mc_load p50 us", "{:.0f}"),
+    ("p99", "mc_load p99 us", "{:.0f}"),
+    ("p999", "mc_load p999 us", "{:.0f}"),
     ("vcpu_us_req", "vCPU us/req", "{:.1f}"),
     ("qemu_us_req", "QEMU us/req", "{:.1f}"),
     ("boot_ms", "boot ms", "{:,.0f}"),
@@ -451,7 +491,7 @@ COLS = [  # key, header, format
     ("rss_mib", "RSS MiB", "{:.0f}"),
     ("heap_kib", "heap KiB", "{:,.0f}"),
 ]
-RATIO_COLS = [("ops_s", "ops/s"), ("p99", "p99"), ("vcpu_us_req", "vCPU us/req"), ("qemu_us_req", "QEMU us/req"),
+RATIO_COLS = [("ops_s", "ops/s"), ("p99", "mc_load p99"), ("vcpu_us_req", "vCPU us/req"), ("qemu_us_req", "QEMU us/req"),
               ("boot_ms", "boot"), ("image", "image"), ("rss_mib", "RSS")]
 
 
@@ -540,7 +580,7 @@ def chart(rows, path, title):
     vcpus = sorted({r["vcpus"] for r in rows})
     keys = [k for k, _, _ in CONFIGS]
     labels = {k: l for k, l, _ in CONFIGS}
-    panels = [("ops_s", "ops/s (memcaslap TPS)"), ("p99", "p99 latency, us (log2 bucket)"),
+    panels = [("ops_s", "ops/s (memcaslap TPS)"), ("p99", "p99 latency, us (mc_load)"),
               ("vcpu_us_req", "vCPU CPU time per request, us"), ("boot_ms", "boot to port open, ms")]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
     width = 0.8 / len(keys)
@@ -606,19 +646,24 @@ Commands:
   build/linux-guest/initrd.gz` with `bench=memcached memcached_args=-m,64,-t,N` (Debian memcached) or
   `bench=shoal_memcached shoal_memcached_args=-p,11211,-m,64` (apps/memcached, SHOAL_SHARDS=N)
 - load: `memcaslap -s {GUEST_IP}:{PORT} -c {args.conns} -T 1 -t {max(1, int(round(args.seconds)))}s -S {max(1, int(round(args.seconds)))}s` (9:1 get:set, 1 KiB values)
-  from the host side of a namespace made for each boot
+  from the host side of a namespace made for each boot, then on the same core
+  `{" ".join(os.path.relpath(a, ROOT) if a == MC_LOAD else a for a in mc_load_cmd(args))}`
+  (tests/bench/mc_load.c: sets the 10,000 keys, then one request in flight per connection)
 - CPU pinning (sched_setaffinity, as taskset; QEMU starts on the I/O core, vCPU threads
   "CPU n/TCG" are moved at once):
 {lay}
 
 Medians of {args.runs} round(s) of {args.seconds:g} s per configuration and vCPU count (each round boots
-every configuration once). Latencies are upper bounds of memcaslap's log2 buckets.
+every configuration once). ops/s is memcaslap's. Latencies now come from mc_load, not from
+memcaslap's log2 buckets: exact percentiles (nearest rank) of the requests of its
+{lat_seconds(args):g} s run after a 0.5 s warm-up, with one request in flight per connection ({args.conns}
+connections), each reply parsed and its value checked, send to end of reply on the host's clock.
 "us/req" is host CPU time (utime+stime from /proc) of QEMU's vCPU threads (or of the
-whole QEMU process) during the load, per memcaslap operation. "boot ms": run.py
+whole QEMU process) during memcaslap's load, per memcaslap operation. "boot ms": run.py
 start to the first TCP connection accepted on port {PORT}. "image": the ELF for
 Shoal; vmlinuz + initrd.gz for Linux (one initramfs for both Linux rows, with the
-other benchmarks' programs). "RSS": QEMU's VmRSS after the load. "heap": guest heap in
-use after the load (`stats shards`; summed over shards on Shoal, glibc's process
+other benchmarks' programs). "RSS": QEMU's VmRSS after memcaslap's load. "heap": guest heap in
+use after memcaslap's load (`stats shards`; summed over shards on Shoal, glibc's process
 figure for apps/memcached on Linux). Under TCG absolute times say little about real
 hardware; the ratios are the point.
 
@@ -647,6 +692,8 @@ def main():
     ap.add_argument("--machine", default="microvm", choices=["microvm", "pc"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--lat-seconds", type=float, default=None,
+                    help="mc_load's measured seconds per boot, for the latencies (default: min(3, --seconds))")
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--vcpus", default="1,2", help="comma-separated vCPU counts")
     ap.add_argument("--configs", default=",".join(k for k, _, _ in CONFIGS), help="comma-separated subset")
@@ -679,7 +726,8 @@ def main():
     layouts = {v: cpu_layout(v, args.short_layout) for v in vcpus}
     facts = machine_facts()
     print(f"compare.py: {facts['cpu']}, {facts['cores']} cores, {facts['qemu']}; -M {args.machine}, TCG, "
-          f"-m {MEM_MIB}; memcaslap -c {args.conns} -T 1 for {args.seconds:g} s; {args.runs} round(s)", flush=True)
+          f"-m {MEM_MIB}; memcaslap -c {args.conns} -T 1 for {args.seconds:g} s, then mc_load conns={args.conns} "
+          f"for {lat_seconds(args):g} s; {args.runs} round(s)", flush=True)
     for v, l in layouts.items():
         print(f"  pinning at {v} vCPU(s): {layout_text(l)}", flush=True)
     for k, st in status.items():
@@ -703,8 +751,11 @@ def main():
                         retried.append(f"{key}, {smp} vCPU(s), round {rnd + 1}: {first[:300]}")
                         res = one_boot(key, smp, layouts[smp], khz, args)
                     res["image"] = image_bytes(key)
-                    msg = (f"{res['ops_s']:>8,} ops/s  p50/p99/p999 {res.get('p50', 0)}/{res.get('p99', 0)}/"
-                           f"{res.get('p999', 0)} us  vCPU {res['vcpu_us_req']:.1f} us/req "
+                    msg = (f"{res['ops_s']:>8,} ops/s  mc_load p50/p99/p999 {res['p50']:.0f}/{res['p99']:.0f}/"
+                           f"{res['p999']:.0f} us ({res['lat_ops_s']:,.0f} ops/s"
+                           + (f", {res['lat_misses']} misses" if res.get("lat_misses") else "") +
+                           f"; memcaslap {res.get('memcaslap_p50', 0)}/{res.get('memcaslap_p99', 0)}/"
+                           f"{res.get('memcaslap_p999', 0)})  vCPU {res['vcpu_us_req']:.1f} us/req "
                            f"(util {res['vcpu_util']:.2f})  boot {res['boot_ms']:,.0f} ms  RSS {res['rss_mib']:.0f} MiB")
                 except Exception as e:  # a row that fails keeps its reason; the others go on
                     res = {"error": f"{type(e).__name__}: {e}"}
