@@ -34,6 +34,7 @@
 #define READS_PER_EVENT 16          /* reads of LX_RECV_BUF per readable event before the next socket's turn */
 #define ACCEPTS_PER_EVENT 64
 #define DATAGRAMS_PER_EVENT 64
+#define LISTEN_RETRY_NS 50000000ull /* a listener out of descriptors and spares polls again after this */
 
 struct tcp_conn {
     struct lx_source src;
@@ -64,6 +65,8 @@ struct lx_listener {
     uint16_t port;
     const struct tcp_callbacks *cb;
     void *arg;
+    struct timer retry;             /* re-enables polling after accept ran out of descriptors */
+    bool off;                       /* out of epoll until retry fires */
     struct lx_listener *next;
 };
 
@@ -532,6 +535,13 @@ static void listener_handle(struct lx_source *s, uint32_t events)
                     spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                     continue;
                 }
+                /* No spare (another shard's thread took the slot it freed, so it could not be
+                   reopened): stop polling this listener for a while instead of spinning on it. */
+                if (!l->off) {
+                    lx_epoll_del(l->fd);
+                    l->off = true;
+                    shoal_timer_arm(&l->retry, now + LISTEN_RETRY_NS);
+                }
             }
             return;
         }
@@ -547,9 +557,22 @@ static void listener_handle(struct lx_source *s, uint32_t events)
     }
 }
 
+static void listener_retry(struct timer *t)
+{
+    struct lx_listener *l = (struct lx_listener *)((char *)t - offsetof(struct lx_listener, retry));
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (lx_epoll_add(l->fd, EPOLLIN, &l->src) == 0)
+        l->off = false;
+    else
+        shoal_timer_arm(&l->retry, now_ns() + LISTEN_RETRY_NS);
+}
+
 static int listen_on(uint16_t port, const struct tcp_callbacks *cb, void *arg, const enum tcp_cc_algo *algo)
 {
     struct lx_shard *sh = self();
+    if (port == 0 || !cb)           /* as net/tcp.c: no ephemeral listener, no callback-less one */
+        return -1;
     for (struct lx_listener *l = sh->listeners; l; l = l->next)
         if (l->port == port)
             return -1;
@@ -570,6 +593,7 @@ static int listen_on(uint16_t port, const struct tcp_callbacks *cb, void *arg, c
         !(l = calloc(1, sizeof *l)))
         goto fail;
     *l = (struct lx_listener){ .src.handle = listener_handle, .fd = fd, .port = port, .cb = cb, .arg = arg };
+    shoal_timer_init(&l->retry, listener_retry);
     if (lx_epoll_add(fd, EPOLLIN, &l->src) < 0)
         goto fail;
     l->next = sh->listeners;
@@ -611,6 +635,8 @@ static void udp_handle(struct lx_source *s, uint32_t events)
 int shoal_udp_bind(uint16_t port, shoal_udp_fn fn, void *arg)
 {
     struct lx_shard *sh = self();
+    if (port == 0 || !fn)           /* as net/udp.c; udp_handle calls fn unchecked */
+        return -1;
     for (struct lx_udp *u = sh->udps; u; u = u->next)
         if (u->port == port)
             return -1;

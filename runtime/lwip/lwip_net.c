@@ -356,19 +356,28 @@ static struct udp_binding *bind_port(uint16_t port, shoal_udp_fn fn, void *arg)
     return b;
 }
 
-/* All datagrams arrive on lwIP's shard: binding elsewhere succeeds and does nothing. */
-int shoal_udp_bind(uint16_t port, shoal_udp_fn fn, void *arg)
-{
-    if (!config.configured)
-        return -1;
-    if (shard_id() != LWIP_SHARD)
-        return 0;
-    return !binding_of(port) && bind_port(port, fn, arg) ? 0 : -1;
-}
-
 static void ignore_udp(void *arg, uint32_t ip, uint16_t sport, uint16_t dport, const uint8_t *d, size_t n)
 {
     (void)arg, (void)ip, (void)sport, (void)dport, (void)d, (void)n;
+}
+
+/* All datagrams arrive on lwIP's shard: binding elsewhere succeeds and does nothing. */
+int shoal_udp_bind(uint16_t port, shoal_udp_fn fn, void *arg)
+{
+    if (!config.configured || port == 0 || !fn)     /* as net/udp.c; udp_in calls fn unchecked */
+        return -1;
+    if (shard_id() != LWIP_SHARD)
+        return 0;
+    struct udp_binding *b = binding_of(port);
+    if (b) {
+        if (b->fn != ignore_udp)
+            return -1;
+        /* A port shoal_udp_send bound for sending only (udp_send_here): the app's now. */
+        b->fn = fn;
+        b->arg = arg;
+        return 0;
+    }
+    return bind_port(port, fn, arg) ? 0 : -1;
 }
 
 static bool udp_send_here(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, const void *data, size_t len)

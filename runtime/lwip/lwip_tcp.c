@@ -197,10 +197,16 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         }
         return ERR_OK;
     }
-    if (!p)
+    if (!p) {
         c->fin_in = true;
-    else
+        /* Both FINs are out: lwIP takes the pcb on to TIME_WAIT, which it frees later without telling
+           us (no err callback), so let go of it now; held data (a paused app) still reaches the app,
+           and closed() follows its recv(0) in deliver_fin. */
+        if (c->closing)
+            detach(c);
+    } else {
         hold(c, p);
+    }
     deliver(c);
     return c->pcb_gone ? ERR_ABRT : ERR_OK;
 }
@@ -211,7 +217,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
     struct tcp_conn *c = arg;
     (void)len;
-    if (!c || c->finished || !c->want_writable)
+    if (!c || c->finished || c->closing || !c->want_writable)
         return ERR_OK;
     /* Like ours: wake the writer once a good part of the buffer is free again, not per ACK. */
     if (tcp_sndbuf(pcb) < TCP_SND_BUF / 2 && pcb->unacked)
@@ -284,8 +290,19 @@ void shoal_tcp_close(shoal_tcp_conn *c)
     if (c->closing || c->finished)
         return;
     c->closing = true;
+    c->want_writable = false;       /* no writable() after close, as in net/tcp.c */
     if (!c->pcb)
         return;
+    if (!c->connected) {
+        /* SYN-SENT: gone at once with NORMAL, as net/tcp.c does (tcp_shutdown refuses this state, and
+           aborting would report ABORTED). tcp_close frees a SYN-SENT pcb; no lwIP callback of this pcb
+           is on the stack here (on_connected sets connected first). */
+        struct tcp_pcb *pcb = c->pcb;
+        detach(c);
+        tcp_close(pcb);
+        finish(c, TCP_CLOSED_NORMAL);
+        return;
+    }
     /* FIN after the queued data. Before the peer's FIN, data may still come (closed() follows it,
        deliver_fin); after it, closed() follows the ACK of ours (on_err, ERR_CLSD). */
     if (tcp_shutdown(c->pcb, 0, 1) != ERR_OK) {
@@ -348,7 +365,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 int shoal_tcp_listen(uint16_t port, const struct tcp_callbacks *cb, void *arg)
 {
-    if (!lwip_running())
+    if (!lwip_running() || port == 0 || !cb)        /* as net/tcp.c; on_accept uses cb unchecked */
         return -1;
     if (shard_id() != LWIP_SHARD)
         return 0;   /* every connection arrives on lwIP's shard */

@@ -219,6 +219,50 @@ def tcpperf_source_and_connect():
                        timeout=30, env=dict(os.environ, SHOAL_SHARDS="1"))
     assert r.returncode == 1 and "connection ended (4)" in r.stdout, f"refused: {r.returncode} {r.stdout}"
 
+def out_of_descriptors():
+    """echo on 4 shards with 48 descriptors and 400 clients connecting: accept runs out of descriptors, and a
+    shard whose spare descriptor another shard's thread took must back off instead of spinning on its
+    level-triggered listener; once the clients are gone it serves again."""
+    import resource
+    port = free_port()
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+    p = subprocess.Popen([binary("echo"), "-p", str(port)], env=dict(os.environ, SHOAL_SHARDS="4"),
+                         preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    socks = []
+    try:
+        time.sleep(0.5)
+        for _ in range(400):
+            s = socket.socket()
+            s.setblocking(False)
+            socks.append(s)
+            try:
+                s.connect((HOST, port))
+            except BlockingIOError:
+                pass
+        time.sleep(1.0)
+        def cpu():
+            f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        c0 = cpu()
+        time.sleep(2.0)
+        used = cpu() - c0
+        for s in socks:
+            s.close()
+        socks = []
+        assert used < 0.5, f"{used:.2f} s of CPU in 2 s with nothing to do: the listener spins"
+        time.sleep(0.3)
+        s = socket.create_connection((HOST, port), timeout=10)
+        s.sendall(b"still here")
+        assert recv_all(s, 10) == b"still here", "no echo after the clients left"
+        s.close()
+        print(f"  {used:.2f} s of CPU over 2 s while out of descriptors")
+    finally:
+        for s in socks:
+            s.close()
+        p.kill()
+        p.wait(timeout=10)
+
 def sigterm_exits_zero():
     p, port = echo_server(2)
     with p:
@@ -426,6 +470,10 @@ static void start_clients(struct timer *t)
         if (!shoal_tcp_connect(0x7F000001, port, &cl_cb, k)) fail("connect");
     }
 }
+static void on_udp(void *arg, uint32_t ip, uint16_t sport, uint16_t dport, const uint8_t *d, size_t n)
+{
+    (void)arg, (void)ip, (void)sport, (void)dport, (void)d, (void)n;
+}
 static __thread struct timer start_t, watchdog;
 static void on_watchdog(struct timer *t) { (void)t; fail("watchdog: not done in 30 s"); }
 
@@ -440,8 +488,11 @@ void app_main(int argc, char **argv)
         expected_parts = n * 9;
     if (shoal_tcp_listen(port, &sv_cb, 0) < 0) fail("listen");
     if (shoal_tcp_listen(port, &sv_cb, 0) == 0) fail("second listen on a shard must fail");
-    if (shoal_udp_bind(port, 0, 0) < 0) fail("udp bind");
-    if (shoal_udp_bind(port, 0, 0) == 0) fail("second udp bind must fail");
+    if (shoal_udp_bind(port, 0, 0) == 0) fail("udp bind without a callback must fail");
+    if (shoal_udp_bind(0, on_udp, 0) == 0 || shoal_tcp_listen(0, &sv_cb, 0) == 0) fail("port 0 must fail");
+    if (shoal_tcp_listen((uint16_t)(port + 1), 0, 0) == 0) fail("listen without callbacks must fail");
+    if (shoal_udp_bind(port, on_udp, 0) < 0) fail("udp bind");
+    if (shoal_udp_bind(port, on_udp, 0) == 0) fail("second udp bind must fail");
     if (shoal_blk_count() != 0 || shoal_l2_info(0)) fail("devices");
     for (unsigned to = 0; to < n; to++)
         for (uint32_t i = 0; i < MSGS; i++) {
@@ -507,5 +558,6 @@ def cases():
     out += [
         ("linux-tcpperf-source-and-connect", tcpperf_source_and_connect),
         ("linux-sigterm-exits-0", sigterm_exits_zero),
+        ("linux-echo-out-of-descriptors-no-spin", out_of_descriptors),
     ]
     return out

@@ -19,7 +19,7 @@ LWIP_DIR = os.path.join(ROOT, "build", "lwip-src")
 SYSTEM_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
-def fetch_and_build():
+def fetch_and_build(app="memcached"):
     """The image, fetching lwIP first if needed; the reason as a string when that cannot be done."""
     if not os.path.exists(os.path.join(LWIP_DIR, "src", "core", "tcp.c")):
         r = subprocess.run([os.path.join(ROOT, "scripts", "fetch-lwip.sh"), LWIP_DIR], capture_output=True,
@@ -27,10 +27,65 @@ def fetch_and_build():
                            text=True, timeout=600)
         if r.returncode != 0:
             return None, f"apt-get source lwip failed (no deb-src access?): {(r.stdout + r.stderr)[-800:]}"
-    r = subprocess.run(["make", "-s", "-C", ROOT, "APP=memcached", "NETSTACK=lwip", f"BUILD={BUILD}",
+    r = subprocess.run(["make", "-s", "-C", ROOT, f"APP={app}", "NETSTACK=lwip", f"BUILD={BUILD}",
                         f"LWIP_DIR={LWIP_DIR}"], capture_output=True, text=True)
-    assert r.returncode == 0, f"make APP=memcached NETSTACK=lwip failed:\n{(r.stdout + r.stderr)[-3000:]}"
-    return os.path.join(BUILD, "memcached-lwip.elf"), None
+    assert r.returncode == 0, f"make APP={app} NETSTACK=lwip failed:\n{(r.stdout + r.stderr)[-3000:]}"
+    return os.path.join(BUILD, f"{app}-lwip.elf"), None
+
+
+# A client that sends everything (and its FIN) before reading: apps/echo pauses taking data, so lwIP's
+# window closes and the FIN arrives while data is held; resume must hand over every byte, then the FIN,
+# and echo's close must end the connection (EOF) -- the pause/resume, FIN and close paths of lwip_tcp.c.
+SLOW_READER = r'''
+import hashlib, os, socket, sys, threading
+host, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for n in (1, 1000, size):
+    data = os.urandom(n)
+    s = socket.create_connection((host, port), timeout=30)
+    def send():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    if n == size:
+        t.join(1.0)
+        assert t.is_alive(), "the sender was never held back"
+    back = bytearray()
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        back += d
+    t.join(30)
+    s.close()
+    assert hashlib.sha256(back).digest() == hashlib.sha256(data).digest(), f"{n}: {len(back)} bytes back"
+print("slow reader ok")
+'''
+
+ECHO_PORT = 7
+
+
+def echo_suite():
+    img, why = fetch_and_build("echo")
+    if not img:
+        print(f"  SKIPPED echo-on-lwip: {why}")
+        return
+    with NetNS(queues=1, addr=f"{HOST_IP}/24") as ns:
+        g = Guest(ns, img, smp=1, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -p {ECHO_PORT}", timeout=120)
+        try:
+            assert g.wait_for("echo: TCP and UDP port", 60), f"echo did not come up\nconsole:\n{g.tail()}"
+            r = ns.run(SYSTEM_PY, "-c", SLOW_READER, GUEST_IP, str(ECHO_PORT), str(8 << 20), check=False, timeout=120)
+            assert r.returncode == 0 and "slow reader ok" in r.stdout, f"slow reader: {r.stdout[-1500:]}{r.stderr[-1500:]}"
+            r = ns.run(SYSTEM_PY, os.path.join(HERE, "tcp_client.py"), "echo-many", GUEST_IP, str(ECHO_PORT),
+                       "--conns", "200", "--bytes", "3000", "--timeout", "60", check=False, timeout=120)
+            assert r.returncode == 0, f"echo-many: {r.stdout[-1500:]}{r.stderr[-1500:]}"
+            print("  slow reader (pause/resume, FIN while paused) and 200 connections echoed over lwIP")
+            g.reader.join(0.1)
+            assert "panic" not in g.console.lower(), "panic"
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nconsole:\n{g.tail()}") from None
+        finally:
+            g.kill()
 
 
 def pymemcache_roundtrip(ns):
@@ -104,4 +159,5 @@ def cases():
                                              lambda ns: memccapable(ns, "-b"), udp_check])),
         # Two queues: frames reaching shard 1's queue travel to lwIP on shard 0; keys live on both shards.
         ("memcached-on-lwip-smp2", suite(2, [pymemcache_roundtrip, udp_check])),
+        ("echo-on-lwip-pause-resume-fin", echo_suite),
     ]
