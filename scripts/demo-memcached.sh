@@ -15,8 +15,12 @@ IP=10.0.2.15
 
 make -s -C "$ROOT" APP=memcached
 cleanup() {
-    [ -n "${GUEST:-}" ] && kill "$GUEST" 2>/dev/null && wait "$GUEST" 2>/dev/null
-    $SUDO ip netns delete "$NS" 2>/dev/null || true
+    set +e                      # tear everything down even when a step fails
+    if [ -n "${GUEST:-}" ]; then
+        kill "$GUEST" 2>/dev/null
+        wait "$GUEST" 2>/dev/null
+    fi
+    $SUDO ip netns delete "$NS" 2>/dev/null
     rm -f "$LOG"
 }
 trap cleanup EXIT INT TERM
