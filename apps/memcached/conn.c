@@ -275,6 +275,8 @@ static void conn_reply_simple(struct mc_conn *c, const struct mc_cmd *cmd)
 
 static bool conn_is_keyed(enum mc_op op) { return op <= MC_OP_DEBUG; }
 
+static void conn_set_verbosity(void *level) { mc_this_shard()->verbosity = (uint32_t)(uintptr_t)level; }
+
 static bool conn_refused_set(const struct mc_cmd *cmd)
 {
     return cmd->op == MC_OP_ERROR && cmd->error == MC_ERR_TOO_LARGE && cmd->keylen &&
@@ -312,7 +314,8 @@ static void conn_run(struct mc_conn *c, struct mc_cmd *cmd, struct mc_text_keys 
         }
         break;
     case MC_OP_VERBOSITY:
-        sh->verbosity = cmd->verbosity;
+        for (unsigned k = 0; k < shard_count(); k++)   /* a server-wide setting: every shard's copy */
+            smp_call(k, conn_set_verbosity, (void *)(uintptr_t)cmd->verbosity);
         break;
     case MC_OP_QUIT:
         c->closing = true;

@@ -372,6 +372,20 @@ TEST(get_line_naming_a_large_value_many_times_is_cut_short)
     teardown();
 }
 
+TEST(verbosity_reaches_every_shard)
+{
+    setup();
+    struct rec_conn *r = new_conn();
+    send_str(r, "verbosity 2\r\n");
+    r->out[r->len] = 0;
+    CHECK(strcmp(r->out, "OK\r\n") == 0);
+    for (unsigned s = 0; s < NSHARDS; s++)
+        CHECK_EQ(shards[s]->verbosity, 2);
+    mc_conn_drop(&r->conn, free_rec);
+    pump();
+    teardown();
+}
+
 TEST(quit_finishes_after_earlier_replies)
 {
     setup();
