@@ -74,7 +74,7 @@ run: $(BUILD)/$(IMAGE).elf
 # The same app as an ordinary Linux program (runtime/linux/: one pinned thread per core, SO_REUSEPORT).
 #   make linux APP=echo  ->  $(BUILD)/linux/echo; run it directly, e.g. SHOAL_SHARDS=4 build/linux/echo -p 7007
 LINUX_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread
-LINUX_SRC     = $(wildcard apps/$(APP)/*.c) $(wildcard runtime/linux/*.c) kernel/timer_wheel.c
+LINUX_SRC     = $(wildcard apps/$(APP)/*.c) $(wildcard runtime/linux/*.c) kernel/timer_wheel.c drivers/blkdev.c
 .PHONY: linux
 linux: $(BUILD)/linux/$(APP)
 $(BUILD)/linux/$(APP): $(LINUX_SRC) $(wildcard apps/$(APP)/*.h runtime/linux/*.h) runtime/shoal.h \

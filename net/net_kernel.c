@@ -6,6 +6,7 @@
  * without ip= shard 0 runs a DHCP client and hands each lease to every shard.
  */
 #include "net_kernel.h"
+#include "net_config.h"
 #include "dhcp.h"
 #include "netif.h"
 #include "stack.h"
@@ -208,43 +209,6 @@ static void attach(void *arg)
     dhcp_start(sn->dhcp, now_ns());
 }
 
-static bool parse_ipv4(const char *s, const char **end, uint32_t *out)
-{
-    uint32_t ip = 0;
-    for (int i = 0; i < 4; i++) {
-        uint64_t v;
-        if (!cmdline_parse_number(s, &s, &v) || v > 255 || (i < 3 && *s++ != '.'))
-            return false;
-        ip = ip << 8 | (uint32_t)v;
-    }
-    *end = s;
-    *out = ip;
-    return true;
-}
-
-/* ip=A.B.C.D/N, gw=A.B.C.D, mtu=N; false (and a message) when ip= is there but malformed. */
-static bool parse_config(const struct cmdline *cmd, struct net_config *cfg)
-{
-    const char *ip = cmdline_get(cmd, "ip"), *gw = cmdline_get(cmd, "gw"), *end;
-    uint64_t v;
-    cfg->mtu = cmdline_get_u64(cmd, "mtu", &v) && v >= 576 && v <= 9000 ? (uint16_t)v : 0;
-    if (!ip)
-        return true;
-    uint64_t prefix = 24;
-    if (!parse_ipv4(ip, &end, &cfg->ip) || (*end == '/' && (!cmdline_parse_number(end + 1, &end, &prefix) || prefix > 32)) ||
-        *end) {
-        klog("net: cannot parse ip=%s (want A.B.C.D/N); no address configured", ip);
-        return false;
-    }
-    cfg->netmask = prefix ? ~0u << (32 - prefix) : 0;
-    if (gw && (!parse_ipv4(gw, &end, &cfg->gateway) || *end)) {
-        klog("net: cannot parse gw=%s; no gateway", gw);
-        cfg->gateway = 0;
-    }
-    cfg->configured = true;
-    return true;
-}
-
 static unsigned prefix_len(uint32_t mask)
 {
     unsigned n = 0;
@@ -261,7 +225,7 @@ void net_start(const struct cmdline *cmd)
     if (!n0)
         return;
     struct net_config cfg = { 0 };
-    parse_config(cmd, &cfg);
+    net_config_parse(cmd, &cfg);
     if (!cfg.mtu || cfg.mtu > n0->dev->mtu)
         cfg.mtu = n0->dev->mtu;
     for (unsigned s = 0; s < cpu_total; s++) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "../drivers/netdev.h"
 #include "ip_reass.h"
+#include "net_config.h"
 #include "../kernel/timer_wheel.h"
 
 #define ARP_CACHE_SIZE     64
@@ -45,11 +46,6 @@ struct net_env {
     void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 
-struct net_config {
-    uint32_t ip, netmask, gateway;
-    uint16_t mtu;
-    bool configured;              /* an address to use (static, or a DHCP lease) */
-};
 
 struct arp_entry {
     uint32_t ip;

@@ -87,7 +87,14 @@ static void conn_flush(struct mc_conn *c)
         return;
     while (c->head && c->head->waiting == 0) {
         struct mc_slot *s = c->head;
-        mc_out_append(&c->out, s->out.buf, s->out.len);
+        if (c->out.len == c->out_sent) {      /* nothing ahead of it: hand the slot's buffer over, no copy */
+            struct mc_out t = c->out;
+            c->out = s->out;
+            s->out = t;
+            c->out_sent = 0;
+        } else {
+            mc_out_append(&c->out, s->out.buf, s->out.len);
+        }
         c->head = s->next;
         if (!c->head)
             c->tail = 0;

@@ -75,7 +75,6 @@ static void general(struct emitter *e, const struct mc_shard_report *t)
     const struct mc_shard *sh = mc_this_shard();
     uint64_t now = mc_now();
     const struct mc_store_stats *s = &t->st;
-    emit(e, "pid", "%u", 1u);
     emit(e, "uptime", "%llu", (unsigned long long)(now - sh->started_s));
     emit(e, "time", "%llu", (unsigned long long)now);
     emit(e, "version", "%s", MC_VERSION);
@@ -93,7 +92,7 @@ static void general(struct emitter *e, const struct mc_shard_report *t)
     emit(e, "bytes_read", "%llu", (unsigned long long)t->conns.bytes_read);
     emit(e, "bytes_written", "%llu", (unsigned long long)t->conns.bytes_written);
     emit(e, "limit_maxbytes", "%llu", (unsigned long long)sh->set.mem_limit);
-    emit(e, "accepting_conns", "%u", 1u);
+    emit(e, "accepting_conns", "%u", 1u);   /* listeners never pause; refusals past -c are counted above */
     emit(e, "threads", "%u", shard_count());
     S(bytes); S(curr_items); S(total_items); S(expired_unfetched); S(evicted_unfetched); S(evictions); S(reclaimed);
 #undef S

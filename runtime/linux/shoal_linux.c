@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "linux_rt.h"
+#include "../../drivers/blkdev.h"
 
 #define TIMER_TICK_SHIFT 16                 /* 65.5 us, as in the kernel */
 #define TASK_BUDGET_NS 500000ull            /* as REACTOR_TASK_BUDGET_NS */
@@ -559,17 +560,5 @@ int shoal_blk_discard(unsigned dev, struct shoal_blk_req *req, uint64_t offset, 
     return SHOAL_BLK_ENODEV;
 }
 
-const char *shoal_blk_strerror(int status)
-{
-    switch (status) {
-    case 0: return "success";
-    case SHOAL_BLK_EIO: return "I/O error reported by the device";
-    case SHOAL_BLK_ENODEV: return "no such block device";
-    case SHOAL_BLK_EINVAL: return "invalid request (offset or length not a multiple of 512 bytes, empty, "
-                                  "longer than the device takes in one request, or no buffer)";
-    case SHOAL_BLK_EROFS: return "the device is read-only";
-    case SHOAL_BLK_ERANGE: return "the request reaches past the end of the device";
-    case SHOAL_BLK_EOPNOTSUPP: return "the device does not support this operation";
-    default: return "unknown block device error";
-    }
-}
+/* The same sentences as the kernel's (drivers/blkdev.c is host code too). */
+const char *shoal_blk_strerror(int status) { return blkdev_strerror(status); }

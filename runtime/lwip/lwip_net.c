@@ -16,6 +16,7 @@
 #include "../../kernel/cmdline.h"
 #include "../../kernel/console.h"
 #include "../../kernel/percpu.h"
+#include "../../net/net_config.h"
 #include "../../net/netif.h"
 
 /* lwIP after ours: its headers rename the functions our net/ also has (lwip_names.h). */
@@ -232,37 +233,6 @@ static void attach_other_shard(void *arg)
     netif_set_handler(rx_elsewhere, 0);
 }
 
-static bool parse_ipv4(const char *s, const char **end, uint32_t *out)
-{
-    uint32_t ip = 0;
-    for (int i = 0; i < 4; i++) {
-        uint64_t v;
-        if (!cmdline_parse_number(s, &s, &v) || v > 255 || (i < 3 && *s++ != '.'))
-            return false;
-        ip = ip << 8 | (uint32_t)v;
-    }
-    *end = s;
-    *out = ip;
-    return true;
-}
-
-/* ip=A.B.C.D/N gw=A.B.C.D mtu=N, as net/net_kernel.c reads them; static addresses only (no DHCP). */
-static bool parse_config(const struct cmdline *cmd, struct shoal_net_info *c)
-{
-    const char *ip = cmdline_get(cmd, "ip"), *gw = cmdline_get(cmd, "gw"), *end;
-    uint64_t v, prefix = 24;
-    if (cmdline_get_u64(cmd, "mtu", &v) && v >= 576 && v <= 9000 && v < c->mtu)
-        c->mtu = (uint16_t)v;
-    if (!ip || !parse_ipv4(ip, &end, &c->ip) ||
-        (*end == '/' && (!cmdline_parse_number(end + 1, &end, &prefix) || prefix > 32)) || *end)
-        return false;
-    c->netmask = prefix ? ~0u << (32 - prefix) : 0;
-    if (gw && (!parse_ipv4(gw, &end, &c->gateway) || *end))
-        c->gateway = 0;
-    c->configured = true;
-    return true;
-}
-
 /* Boot, BSP, after netif_init(): the strong definition that replaces the kernel stack's. */
 void net_start(const struct cmdline *cmd)
 {
@@ -271,10 +241,17 @@ void net_start(const struct cmdline *cmd)
         return;
     /* lwIP's pbufs hold a whole frame; 1500 keeps a frame inside one Shoal buffer. */
     config.mtu = d->mtu < 1500 ? d->mtu : 1500;
-    if (!parse_config(cmd, &config)) {
+    struct net_config cfg = { 0 };
+    if (!net_config_parse(cmd, &cfg) || !cfg.configured) {
         klog("lwip: no usable ip=A.B.C.D/N on the command line (lwIP image: static only); network off");
         return;
     }
+    if (cfg.mtu && cfg.mtu < config.mtu)
+        config.mtu = cfg.mtu;
+    config.ip = cfg.ip;
+    config.netmask = cfg.netmask;
+    config.gateway = cfg.gateway;
+    config.configured = true;
     for (unsigned s = 0; s < cpu_total; s++)
         smp_call(s, s == LWIP_SHARD ? attach_lwip_shard : attach_other_shard, 0);
     klog("lwip: lwIP %s on shard %u, %u.%u.%u.%u netmask 0x%08x gateway %u.%u.%u.%u mtu %u",

@@ -387,6 +387,28 @@ static double arg_num(int argc, char **argv, const char *key, double dflt)
     return v ? atof(v) : dflt;
 }
 
+/* One epoll event: sends what waits, then reads; the connection whose reply is now complete, or NULL
+   (a connection that failed is dropped and counted out of *live). */
+static struct conn *reply_ready(int ep, struct conn *cs, const struct epoll_event *ev, size_t in_cap, int *live)
+{
+    int i = (int)ev->data.u32;
+    struct conn *c = &cs[i];
+    if (c->fd < 0)
+        return NULL;
+    if ((ev->events & EPOLLOUT) && flush_out(ep, c, i) < 0) {
+        error(c, "send failed", strerror(errno));
+        drop(ep, c);
+        (*live)--;
+        return NULL;
+    }
+    if (!(ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return NULL;
+    int r = on_readable(ep, c, in_cap);
+    if (r < 0)
+        (*live)--;
+    return r > 0 ? c : NULL;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -468,23 +490,10 @@ int main(int argc, char **argv)
         if (n < 0 && errno != EINTR)
             fatal("%s: %s", "epoll_wait");
         for (int k = 0; k < n; k++) {
-            int i = (int)evs[k].data.u32;
-            struct conn *c = &cs[i];
-            if (c->fd < 0)
+            struct conn *c = reply_ready(ep, cs, &evs[k], in_cap, &live);
+            if (!c)
                 continue;
-            if ((evs[k].events & EPOLLOUT) && flush_out(ep, c, i) < 0) {
-                error(c, "send failed", strerror(errno));
-                drop(ep, c);
-                live--;
-                continue;
-            }
-            if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                continue;
-            int r = on_readable(ep, c, in_cap);
-            if (r < 0)
-                live--;
-            if (r <= 0)
-                continue;
+            int i = (int)(c - cs);
             stored++;
             c->state = IDLE;
             if (next < nkeys && start(ep, c, i, PRELOAD, next++) < 0) {
@@ -521,23 +530,10 @@ int main(int argc, char **argv)
                 fatal("%s: %s", "epoll_wait");
             t = now_ns();
             for (int k = 0; k < n; k++) {
-                int i = (int)evs[k].data.u32;
-                struct conn *c = &cs[i];
-                if (c->fd < 0)
+                struct conn *c = reply_ready(ep, cs, &evs[k], in_cap, &live);
+                if (!c)
                     continue;
-                if ((evs[k].events & EPOLLOUT) && flush_out(ep, c, i) < 0) {
-                    error(c, "send failed", strerror(errno));
-                    drop(ep, c);
-                    live--;
-                    continue;
-                }
-                if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-                    continue;
-                int r = on_readable(ep, c, in_cap);
-                if (r < 0)
-                    live--;
-                if (r <= 0)
-                    continue;
+                int i = (int)(c - cs);
                 uint64_t done = now_ns();
                 total++;
                 if (c->sent_ns >= from && done <= end) {

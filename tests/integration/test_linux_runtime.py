@@ -530,7 +530,7 @@ def selftest_binary():
     lib = sorted(os.path.join(ROOT, "runtime", "linux", n) for n in os.listdir(os.path.join(ROOT, "runtime", "linux"))
                  if n.endswith(".c"))
     r = subprocess.run(["gcc", "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
-                        "-I", os.path.join(ROOT, "runtime"), src, *lib, os.path.join(ROOT, "kernel", "timer_wheel.c"),
+                        "-I", os.path.join(ROOT, "runtime"), src, *lib, os.path.join(ROOT, "kernel", "timer_wheel.c"), os.path.join(ROOT, "drivers", "blkdev.c"),
                         "-o", exe], capture_output=True, text=True)
     assert r.returncode == 0, f"selftest build failed:\n{r.stderr[-3000:]}"
     return exe

@@ -24,6 +24,14 @@ def guest(ns, app, smp, machine, args, timeout=300):
     return Guest(ns, image(app), smp=smp, machine=machine, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- {args}",
                  timeout=timeout)
 
+def checked(ns, g, script, *args, timeout):
+    """Runs a client script in the namespace; it must succeed. Prints and returns its JSON result."""
+    r = ns.run(sys.executable, script, *args, check=False, timeout=timeout)
+    res = result(r)
+    assert r.returncode == 0, f"{res}; console:\n{g.tail()}"
+    print(f"  {res}")
+    return res
+
 def result(r):
     lines = r.stdout.strip().splitlines()
     return json.loads(lines[-1]) if lines else {"stderr": r.stderr[-500:]}
@@ -34,11 +42,7 @@ def echo_many(machine, smp, queues, conns):
             g = guest(ns, "echo", smp, machine, "")
             try:
                 assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
-                r = ns.run(sys.executable, CLIENT, "echo-many", GUEST_IP, "7", "--conns", str(conns), "--bytes", "3000",
-                           check=False, timeout=300)
-                res = result(r)
-                assert r.returncode == 0, f"{res}; console:\n{g.tail()}"
-                print(f"  {res}")
+                checked(ns, g, CLIENT, "echo-many", GUEST_IP, "7", "--conns", str(conns), "--bytes", "3000", timeout=300)
             finally:
                 g.kill()
     return run
@@ -50,11 +54,7 @@ def echo_bulk(machine, smp, mib):
             try:
                 assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
                 size = int(BULK_MIB or mib) << 20
-                r = ns.run(sys.executable, CLIENT, "echo-bulk", GUEST_IP, "7", str(size), check=False,
-                           timeout=900)
-                res = result(r)
-                assert r.returncode == 0, f"{res}; console:\n{g.tail()}"
-                print(f"  {res}")
+                checked(ns, g, CLIENT, "echo-bulk", GUEST_IP, "7", str(size), timeout=900)
             finally:
                 g.kill()
     return run
@@ -74,12 +74,9 @@ def echo_under_impairment():
         g = guest(ns, "echo", 2, "microvm", "", timeout=LOSS_SECONDS + 120)
         try:
             assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
-            r = ns.run(sys.executable, CLIENT, "echo-bulk", GUEST_IP, "7", str(LOSS_MIB << 20), "--timeout",
-                       str(LOSS_SECONDS), check=False, timeout=LOSS_SECONDS + 60)
-            res = result(r)
-            assert r.returncode == 0, f"{res}; console:\n{g.tail()}"
+            checked(ns, g, CLIENT, "echo-bulk", GUEST_IP, "7", str(LOSS_MIB << 20), "--timeout", str(LOSS_SECONDS),
+                    timeout=LOSS_SECONDS + 60)
             imp.terminate()
-            print(f"  {res}")
         finally:
             g.kill()
             imp.kill()
@@ -112,11 +109,8 @@ def syn_flood_echo():
         g = guest(ns, "echo", 1, "microvm", "")
         try:
             assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
-            r = ns.run(sys.executable, os.path.join(HERE, "syn_flood.py"), "echo-during", GUEST_IP, "7", "--count", "4000",
-                       "--seconds", "8", "--conns", "4", check=False, timeout=60)
-            res = result(r)
-            assert r.returncode == 0, f"{res}; console:\n{g.tail()}"
-            print(f"  {res}")
+            checked(ns, g, os.path.join(HERE, "syn_flood.py"), "echo-during", GUEST_IP, "7", "--count", "4000",
+                    "--seconds", "8", "--conns", "4", timeout=60)
         finally:
             g.kill()
 

@@ -173,6 +173,28 @@ static void free_rec(struct mc_conn *c) { free(c); }
 
 static unsigned owner_of(const char *key) { return mc_key_shard((const uint8_t *)key, strlen(key), NSHARDS); }
 
+/* A key shard 0 owns (its replies go straight to the connection's output), named PREFIX<n>. */
+static void local_key(char *key, size_t size, const char *prefix)
+{
+    for (int i = 0;; i++) {
+        snprintf(key, size, "%s%d", prefix, i);
+        if (owner_of(key) == 0)
+            return;
+    }
+}
+
+/* Stores `len` bytes of 'v' under key, fed to the connection as a client would send them. */
+static void store_big(struct rec_conn *r, const char *key, size_t len)
+{
+    static char big[1 << 20];
+    char line[128];
+    memset(big, 'v', len);
+    snprintf(line, sizeof line, "set %s 0 0 %zu\r\n", key, len);
+    send_str(r, line);
+    mc_conn_input(&r->conn, (const uint8_t *)big, len);
+    send_str(r, "\r\n");
+}
+
 TEST(multi_get_across_shards_in_order)
 {
     setup();
@@ -291,25 +313,20 @@ TEST(backpressure_blocks_then_resumes)
     setup();
     struct rec_conn *r = new_conn();
     r->accept_max = 1000;                /* a slow reader */
-    static char big[400000];
-    memset(big, 'v', sizeof big);
-    char line[64];
-    snprintf(line, sizeof line, "set big 0 0 %zu\r\n", sizeof big);
-    send_str(r, line);
-    mc_conn_input(&r->conn, (const uint8_t *)big, sizeof big);
-    send_str(r, "\r\n");
+    const size_t big = 400000;
+    store_big(r, "big", big);
     r->len = 0;
     char req[4096] = "";
     for (int i = 0; i < 8; i++)
         strcat(req, "get big\r\n");
     send_str(r, req);
-    CHECK(r->conn.blocked || r->len < 8 * sizeof big);
-    for (int i = 0; i < 100000 && r->len < 8 * (sizeof big + 30); i++) {
+    CHECK(r->conn.blocked || r->len < 8 * big);
+    for (int i = 0; i < 100000 && r->len < 8 * (big + 30); i++) {
         mc_conn_writable(&r->conn);
         pump();
     }
     char head[64];
-    size_t one = (size_t)snprintf(head, sizeof head, "VALUE big 0 %zu\r\n", sizeof big) + sizeof big + 2;
+    size_t one = (size_t)snprintf(head, sizeof head, "VALUE big 0 %zu\r\n", big) + big + 2;
     CHECK_EQ(r->len, 8 * (one + 5));
     CHECK(!r->conn.blocked);
     mc_conn_drop(&r->conn, free_rec);
@@ -346,18 +363,8 @@ TEST(get_line_naming_a_large_value_many_times_is_cut_short)
     setup();
     struct rec_conn *r = new_conn();
     char key[16];
-    for (int i = 0;; i++) {              /* a key of this shard: its copies land in c->out at once */
-        snprintf(key, sizeof key, "big%d", i);
-        if (owner_of(key) == 0)
-            break;
-    }
-    static char big[600000];
-    memset(big, 'v', sizeof big);
-    char line[128];
-    snprintf(line, sizeof line, "set %s 0 0 %zu\r\n", key, sizeof big);
-    send_str(r, line);
-    mc_conn_input(&r->conn, (const uint8_t *)big, sizeof big);
-    send_str(r, "\r\n");
+    local_key(key, sizeof key, "big");  /* its copies land in c->out at once */
+    store_big(r, key, 600000);
     char req[4096] = "get";
     for (int i = 0; i < 200; i++)
         strcat(strcat(req, " "), key);
@@ -406,18 +413,8 @@ TEST(eof_does_not_cut_a_batch_short_after_a_big_reply)
     setup();
     struct rec_conn *r = new_conn();
     char key[16];
-    for (int i = 0; ; i++) {             /* a key this shard owns: its replies go straight to out */
-        snprintf(key, sizeof key, "big%d", i);
-        if (owner_of(key) == 0)
-            break;
-    }
-    static char big[600000];
-    memset(big, 'v', sizeof big);
-    char line[64];
-    snprintf(line, sizeof line, "set %s 0 0 %zu\r\n", key, sizeof big);
-    send_str(r, line);
-    mc_conn_input(&r->conn, (const uint8_t *)big, sizeof big);
-    send_str(r, "\r\n");
+    local_key(key, sizeof key, "big");
+    store_big(r, key, 600000);
     r->len = 0;
     static char req[4096];
     size_t n = 0;
