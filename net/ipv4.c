@@ -62,12 +62,15 @@ static void input_reassembled(struct net_stack *ns, struct ip_info *info, const 
     info->hdr = d;
     info->hdr_len = hl;
     info->csum_flags = 0;
+    info->frame = 0;
     dispatch(ns, info, d + hl, out_len - hl);
     free(d);
 }
 
-/* One IPv4 packet at ip[0..avail), contiguous; csum_flags as the device reported them. */
-static void input_packet(struct net_stack *ns, const uint8_t *ip, uint32_t avail, uint16_t csum_flags)
+/* One IPv4 packet at ip[0..avail), contiguous unless chained; csum_flags as the device reported them;
+   frame and chained as in ip_info. */
+static void input_packet(struct net_stack *ns, const uint8_t *ip, uint32_t avail, uint16_t csum_flags,
+                         struct netbuf **frame, bool chained)
 {
     ns->stats.ip_rx++;
     uint32_t hl = avail >= IP_HLEN ? (uint32_t)(ip[0] & 0xF) * 4 : 0;
@@ -82,7 +85,7 @@ static void input_packet(struct net_stack *ns, const uint8_t *ip, uint32_t avail
     }
     struct ip_info info = {
         .src = rd32(ip + 12), .dst = rd32(ip + 16), .proto = ip[9], .ttl = ip[8], .tos = ip[1],
-        .hdr = ip, .hdr_len = hl, .csum_flags = csum_flags,
+        .hdr = ip, .hdr_len = hl, .csum_flags = csum_flags, .frame = frame, .chained = chained,
     };
     info.broadcast = ipv4_is_broadcast(ns, info.dst) || info.dst >= 0xE0000000u;
     /* Until an address is configured (DHCP), anything that reached our MAC may be the offer. */
@@ -99,12 +102,34 @@ static void input_packet(struct net_stack *ns, const uint8_t *ip, uint32_t avail
 }
 
 /*
+ * A coalesced TCP segment whose headers lie in its first buffer and whose checksum the device vouched
+ * for goes up in place (ip_info.chained): TCP hands the chain to a zero-copy app, or copies the
+ * payload itself when it must.
+ */
+static bool input_in_place(struct net_stack *ns, struct netbuf **fp)
+{
+    struct netbuf *f = *fp;
+    const uint8_t *ip = f->data + ETH_HLEN;
+    if (!(f->flags & (NETBUF_CSUM_VALID | NETBUF_CSUM_PARTIAL)) || f->len < ETH_HLEN + IP_HLEN + 20)
+        return false;
+    uint32_t hl = (uint32_t)(ip[0] & 0xF) * 4;
+    if ((ip[0] >> 4) != 4 || ip[9] != IPPROTO_TCP || (rd16(ip + 6) & (IP_MF | IP_OFFSET_MASK)) ||
+        hl < IP_HLEN || f->len < ETH_HLEN + hl + 20 || f->len < ETH_HLEN + hl + (uint32_t)(ip[hl + 12] >> 4) * 4)
+        return false;
+    input_packet(ns, ip, netbuf_frame_len(f) - ETH_HLEN, f->flags, fp, true);
+    return true;
+}
+
+/*
  * A frame in several buffers is a coalesced TCP stream (the device's LRO,
  * VIRTIO_NET_F_GUEST_TSO4, up to 64 KiB): one copy into a contiguous
  * buffer costs far less than the dozens of segments it replaces.
  */
-static void input_chain(struct net_stack *ns, struct netbuf *f)
+static void input_chain(struct net_stack *ns, struct netbuf **fp)
 {
+    if (input_in_place(ns, fp))
+        return;
+    const struct netbuf *f = *fp;
     uint32_t total = netbuf_frame_len(f);
     if (total > ETH_HLEN + 65535u) {
         ns->stats.ip_bad_header++;
@@ -120,17 +145,17 @@ static void input_chain(struct net_stack *ns, struct netbuf *f)
         memcpy(buf + off, b->data, b->len);
         off += b->len;
     }
-    input_packet(ns, buf + ETH_HLEN, total - ETH_HLEN, f->flags);
+    input_packet(ns, buf + ETH_HLEN, total - ETH_HLEN, f->flags, 0, false);
     free(buf);
 }
 
 void ipv4_input(struct net_stack *ns, struct netbuf *f)
 {
     if (f->frag)
-        input_chain(ns, f);
+        input_chain(ns, &f);
     else
-        input_packet(ns, f->data + ETH_HLEN, f->len - ETH_HLEN, f->flags);
-    netbuf_free(f);
+        input_packet(ns, f->data + ETH_HLEN, f->len - ETH_HLEN, f->flags, &f, false);
+    netbuf_free(f);             /* NULL when a protocol kept it */
 }
 
 uint32_t ipv4_source_for(const struct net_stack *ns, uint32_t dst)

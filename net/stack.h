@@ -123,6 +123,12 @@ struct ip_info {
     const uint8_t *hdr;           /* the IPv4 header, for ICMP errors */
     uint32_t hdr_len;
     uint16_t csum_flags;          /* NETBUF_CSUM_* of the frame; 0 for reassembled datagrams */
+    /* The one-buffer frame the packet lies in, NULL for chains and reassembled datagrams: a protocol
+       that hands the bytes on in place (TCP's zero-copy receive) takes it by setting *frame to NULL. */
+    struct netbuf **frame;
+    /* The frame is a chain and l4 continues past its first buffer: only TCP takes such packets, and
+       reads no further than its header until it has copied the payload or handed the chain on. */
+    bool chained;
 };
 
 void ipv4_input(struct net_stack *ns, struct netbuf *frame);

@@ -35,6 +35,16 @@ struct tcp_callbacks {
     void (*connected)(struct tcp_conn *c, void *arg);
     /* In-order data; valid during the call only. len == 0: the peer sent FIN (no more data). */
     void (*recv)(struct tcp_conn *c, void *arg, const uint8_t *data, size_t len);
+    /*
+     * Zero-copy receive, instead of recv when set: in-order data as netbufs the app now owns, a chain
+     * through frag whose buffers' data/len are payload only, len bytes in all. netbuf_free(bufs)
+     * releases the chain, on any shard and at any time (set a buffer's frag to NULL first to keep the
+     * rest). A segment that arrived in order in one receive buffer is that buffer, not a copy
+     * (tcp_stats.rcv_zero_copy); data from the reassembly queue or a coalesced frame is copied into
+     * fresh netbufs. Buffers the app keeps are its memory, not the window's: to hold the sender back,
+     * pause. bufs NULL, len 0: the peer sent FIN.
+     */
+    void (*recv_bufs)(struct tcp_conn *c, void *arg, struct netbuf *bufs, size_t len);
     /* The send buffer has room again after tcp_send() took less than asked. */
     void (*writable)(struct tcp_conn *c, void *arg);
     /* The connection is gone after this returns; c must not be used again. */
@@ -54,6 +64,32 @@ struct tcp_stats {
     uint64_t rcv_dropped;        /* bytes beyond a held buffer (should stay 0: the window prevents it) */
     uint64_t paws_rejected;      /* segments with an old timestamp dropped (RFC 7323 §5) */
     uint64_t ecn_ce_in, ecn_reductions; /* CE-marked segments received; cwnd reductions for ECE (RFC 3168) */
+    uint64_t rcv_zero_copy;      /* segments handed to a recv_bufs app in their own receive buffers */
+    uint64_t rcv_copied;         /* deliveries to a recv_bufs app that had to copy (reassembly queue, no memory) */
+};
+
+/* One connection's counters (tcp_get_info). */
+struct tcp_conn_counters {
+    uint64_t segs_in, segs_out;  /* segments on the wire (a TSO frame counts its pieces) */
+    uint64_t retransmits, out_of_order, dup_acks, fast_retransmits, timeouts;
+    uint64_t rcv_zero_copy;      /* segments handed over in their own receive buffer */
+    uint64_t ecn_ce_in, ecn_reductions;
+};
+
+/* A connection as it stands, like Linux's TCP_INFO. */
+struct tcp_conn_info {
+    const char *state;            /* RFC 9293 name: "ESTABLISHED", "CLOSE-WAIT", ... */
+    uint32_t local_ip, remote_ip;
+    uint16_t local_port, remote_port;
+    uint32_t mss, cwnd, ssthresh;   /* bytes */
+    uint32_t snd_wnd, rcv_wnd;      /* the peer's window and the one we advertise, bytes */
+    uint32_t unacked, send_queued;  /* bytes in flight; bytes in the send buffer */
+    uint32_t rcv_held;              /* in-order bytes waiting for a paused app */
+    uint64_t srtt_us, rttvar_us, rto_us;
+    uint64_t bytes_received, bytes_acked;  /* in-order bytes from the peer; our bytes it acknowledged */
+    uint8_t snd_wscale, rcv_wscale;
+    bool sack, timestamps, ecn, nodelay, cubic;
+    struct tcp_conn_counters ctr;
 };
 
 /* Set up / tear down the TCP part of a shard's stack (called by net_stack_init and tests). */
@@ -95,6 +131,7 @@ void tcp_set_keepalive(struct tcp_conn *c, bool on, uint64_t idle_ns, uint64_t i
 /* Per-shard limits: connections in the table (beyond it, SYNs are refused with RST) and half-open
    connections per listener (beyond it, SYNs are dropped). */
 void tcp_set_limits(struct net_stack *ns, unsigned max_conns, unsigned syn_backlog);
+void tcp_get_info(const struct tcp_conn *c, struct tcp_conn_info *out);
 /* Peer address of the connection. */
 void tcp_peer(const struct tcp_conn *c, uint32_t *ip, uint16_t *port);
 const struct tcp_stats *tcp_get_stats(const struct net_stack *ns);

@@ -27,6 +27,11 @@ static void conn_free(struct tcp_conn *c)
 {
     tcp_ooo_free(c);
     free(c->held);
+    while (c->held_bufs) {
+        struct netbuf *b = c->held_bufs;
+        c->held_bufs = b->next;
+        netbuf_free(b);
+    }
     free(c->sbuf);
     free(c);
 }
@@ -262,12 +267,9 @@ int tcp_set_cc(struct tcp_conn *c, enum tcp_cc_algo algo)
 }
 void tcp_recv_pause(struct tcp_conn *c) { c->rcv_paused = true; }
 
-/* Hands held data to the app until it pauses again or none is left, then reopens the window. */
-void tcp_recv_resume(struct tcp_conn *c)
+/* Held bytes to the app until it pauses again or none is left; how many were handed over. */
+static uint32_t hand_over_bytes(struct tcp_conn *c)
 {
-    c->rcv_paused = false;
-    tcp_conn_hold(c);
-    uint32_t before = tcp_rcv_free(c);
     uint32_t done = 0;
     while (done < c->held_len && !c->rcv_paused && !c->dead) {
         uint32_t n = tcp_min32(c->held_len - done, 16384);
@@ -275,14 +277,40 @@ void tcp_recv_resume(struct tcp_conn *c)
         if (c->cb && c->cb->recv)
             c->cb->recv(c, c->arg, c->held + done - n, n);
     }
-    if (!c->dead) {
+    if (!c->dead && done)
         memmove(c->held, c->held + done, c->held_len - done);
-        c->held_len -= done;
-        if (!c->held_len && c->fin_held && !c->rcv_paused) {
-            c->fin_held = false;
-            if (c->cb && c->cb->recv)
-                c->cb->recv(c, c->arg, 0, 0);
-        }
+    return done;
+}
+
+/* A zero-copy app's held chains, likewise; held_len drops as each one goes. */
+static void hand_over_bufs(struct tcp_conn *c)
+{
+    while (c->held_bufs && !c->rcv_paused && !c->dead) {
+        struct netbuf *b = c->held_bufs;
+        c->held_bufs = b->next;
+        b->next = 0;
+        uint32_t len = netbuf_frame_len(b);
+        c->held_len -= len;
+        c->cb->recv_bufs(c, c->arg, b, len);
+    }
+}
+
+/* Hands held data to the app until it pauses again or none is left, then reopens the window. */
+void tcp_recv_resume(struct tcp_conn *c)
+{
+    c->rcv_paused = false;
+    tcp_conn_hold(c);
+    uint32_t before = tcp_rcv_free(c);
+    if (c->held_bufs)
+        hand_over_bufs(c);
+    else
+        c->held_len -= hand_over_bytes(c);
+    if (!c->dead && !c->held_len && c->fin_held && !c->rcv_paused) {
+        c->fin_held = false;
+        if (c->cb && c->cb->recv_bufs)
+            c->cb->recv_bufs(c, c->arg, 0, 0);
+        else if (c->cb && c->cb->recv)
+            c->cb->recv(c, c->arg, 0, 0);
     }
     /* A window that opened by a useful amount is worth telling the sender about now. */
     if (!c->dead && tcp_rcv_free(c) - before >= tcp_min32(c->mss, TCP_RCVBUF / 2))
@@ -319,6 +347,43 @@ void tcp_peer(const struct tcp_conn *c, uint32_t *ip, uint16_t *port)
 }
 
 const struct tcp_stats *tcp_get_stats(const struct net_stack *ns) { return &ns->tcp->stats; }
+
+static const char *state_name(enum tcp_state st)
+{
+    static const char *const names[] = {
+        [TCPS_CLOSED] = "CLOSED", [TCPS_LISTEN] = "LISTEN", [TCPS_SYN_SENT] = "SYN-SENT",
+        [TCPS_SYN_RECEIVED] = "SYN-RECEIVED", [TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_FIN_WAIT_1] = "FIN-WAIT-1",
+        [TCPS_FIN_WAIT_2] = "FIN-WAIT-2", [TCPS_CLOSE_WAIT] = "CLOSE-WAIT", [TCPS_CLOSING] = "CLOSING",
+        [TCPS_LAST_ACK] = "LAST-ACK", [TCPS_TIME_WAIT] = "TIME-WAIT",
+    };
+    return (unsigned)st < sizeof names / sizeof names[0] && names[st] ? names[st] : "?";
+}
+
+/* States reached through the peer's FIN: it took one sequence number beyond the data. */
+static bool peer_fin_in(enum tcp_state st)
+{
+    return st == TCPS_CLOSE_WAIT || st == TCPS_LAST_ACK || st == TCPS_CLOSING || st == TCPS_TIME_WAIT;
+}
+
+void tcp_get_info(const struct tcp_conn *c, struct tcp_conn_info *out)
+{
+    bool synced = c->state != TCPS_SYN_SENT && c->state != TCPS_CLOSED;
+    uint32_t our_fin = tcp_fin_sent(c) && seq_gt(c->snd_una, tcp_fin_seq(c)) ? 1 : 0;
+    *out = (struct tcp_conn_info){
+        .state = state_name(c->state),
+        .local_ip = c->lip, .remote_ip = c->rip, .local_port = c->lport, .remote_port = c->rport,
+        .mss = c->mss, .cwnd = c->cwnd, .ssthresh = c->ssthresh,
+        .snd_wnd = c->snd_wnd, .rcv_wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0,
+        .unacked = c->snd_max - c->snd_una, .send_queued = c->sbuf_len, .rcv_held = c->held_len,
+        .srtt_us = c->srtt_ns / 1000, .rttvar_us = c->rttvar_ns / 1000, .rto_us = c->rto_ns / 1000,
+        .bytes_received = synced ? c->rcv_nxt - c->irs - 1 - (peer_fin_in(c->state) ? 1 : 0) : 0,
+        .bytes_acked = seq_gt(c->snd_una, c->iss) ? c->snd_una - c->iss - 1 - our_fin : 0,
+        .snd_wscale = c->snd_wscale, .rcv_wscale = c->rcv_wscale,
+        .sack = c->sack_ok, .timestamps = c->ts_ok && synced, .ecn = c->ecn_ok && synced,
+        .nodelay = c->nodelay, .cubic = c->cc == tcp_cc_ops_of(TCP_CC_CUBIC),
+        .ctr = c->ctr,
+    };
+}
 
 static bool can_send(const struct tcp_conn *c)
 {

@@ -18,6 +18,7 @@
 #define TCP_DEFAULT_MSS     536                          /* RFC 9293 §3.7.1 when the peer sends none */
 #define TCP_INIT_CWND_SEGS  10                           /* RFC 6928 */
 #define TCP_RTO_INIT_NS     (1000ULL * 1000000ULL)       /* RFC 6298 §2.1 */
+#define TCP_RTO_SYN_LOST_NS (3000ULL * 1000000ULL)       /* RFC 6298 §5.7: after a SYN or SYN,ACK timed out */
 /* Linux's floor rather than RFC 6298's 1 s: our peers are mostly on the same LAN or DC, where 1 s stalls
    dominate tail latency, and Linux has shown 200 ms to be safe in practice. */
 #define TCP_RTO_MIN_NS      (200ULL * 1000000ULL)
@@ -117,6 +118,8 @@ struct tcp_seg {
     bool has_ts;                  /* RFC 7323 TSopt, any segment */
     uint32_t tsval, tsecr;
     bool ce;                      /* the IP header carried CE (RFC 3168) */
+    struct netbuf **frame;        /* ip_info.frame: the buffer data lies in, when it may be handed on */
+    bool chained;                 /* data continues past frame's first buffer (see ip_info.chained) */
     uint8_t nsack;                /* SACK blocks (RFC 2018), any segment */
     uint32_t sack[TCP_SACK_BLOCKS][2];
 };
@@ -165,8 +168,10 @@ struct tcp_conn {
     uint32_t ooo_bytes, ooo_segs;
     uint32_t sack_recent[TCP_SACK_BLOCKS]; /* latest out-of-order arrivals, newest first (RFC 2018 §4) */
     uint8_t delack_segs;          /* data segments received since our last ACK */
-    /* In-order data the app has not taken (tcp_recv_pause): it shrinks the window we advertise. */
+    /* In-order data the app has not taken (tcp_recv_pause): it shrinks the window we advertise.
+       Copying apps' bytes wait in held; zero-copy apps' buffers in held_bufs (chains linked by next). */
     uint8_t *held;
+    struct netbuf *held_bufs, *held_bufs_tail;
     uint32_t held_len;
     bool rcv_paused, fin_held;
     bool ack_now;                 /* an ACK must go out before this input returns */
@@ -189,6 +194,10 @@ struct tcp_conn {
     uint8_t nsacked;
     uint32_t sacked[TCP_SCOREBOARD][2];
     uint32_t rtx_next;
+    /* RFC 6675 §4 NextSeg rule 4: a rescue retransmission was sent in the recovery whose RecoveryPoint
+       was rescue_rxt (one per recovery). */
+    bool rescue_sent;
+    uint32_t rescue_rxt;
 
     /* Timestamps (RFC 7323): ts_ok is "offered" until the handshake decides, then "negotiated". */
     bool ts_ok;
@@ -204,6 +213,8 @@ struct tcp_conn {
 
     bool keepalive;
     uint64_t ka_idle_ns, ka_intvl_ns, last_rx_ns;
+
+    struct tcp_conn_counters ctr;  /* tcp_get_info() */
 
     struct timer timers[TT_COUNT];
     uint8_t armed;                /* bit per TT_*: armed by us and not yet fired or cancelled */
@@ -237,6 +248,16 @@ uint32_t tcp_cookie_make(const struct tcp_stack *ts, const struct tcp_cookie_flo
 uint16_t tcp_cookie_check(const struct tcp_stack *ts, const struct tcp_cookie_flow *f, uint32_t cookie,
                           uint64_t now_ns);
 
+/* Options a cookie SYN,ACK offered besides the MSS (only with timestamps): the peer's window scale
+   (wscale_ok: both sides scale), SACK-permitted and ECN. */
+struct tcp_cookie_opts { uint8_t wscale; bool wscale_ok, sack_ok, ecn_ok; };
+#define TCP_COOKIE_TS_BITS 6
+/* The cookie SYN,ACK's TSval clock part (ms, before the connection's offset): not above now_ms, its low
+   TCP_COOKIE_TS_BITS bits the options. */
+uint32_t tcp_cookie_ts_encode(uint32_t now_ms, const struct tcp_cookie_opts *o);
+/* The options from a final ACK's TSecr less the offset; false when it cannot echo a cookie SYN,ACK. */
+bool tcp_cookie_ts_decode(uint32_t echo_ms, uint32_t now_ms, struct tcp_cookie_opts *o);
+
 /* Per-connection offset of the TSval clock (a keyed hash of the 4-tuple, so SYN cookies can recompute it). */
 uint32_t tcp_ts_offset(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport);
 
@@ -256,7 +277,8 @@ void tcp_output(struct tcp_conn *c);
 void tcp_send_ack(struct tcp_conn *c);
 void tcp_send_syn(struct tcp_conn *c);
 void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s);
-void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie);
+void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie,
+                            const struct tcp_cookie_opts *opts);
 void tcp_send_rst_conn(struct tcp_conn *c);
 void tcp_send_challenge_ack(struct tcp_conn *c);
 void tcp_retransmit_first(struct tcp_conn *c);
@@ -264,6 +286,8 @@ void tcp_send_probe(struct tcp_conn *c, bool keepalive);
 uint32_t tcp_flight(const struct tcp_conn *c);
 uint32_t tcp_pipe(const struct tcp_conn *c);
 void tcp_sack_retransmit(struct tcp_conn *c);
+/* RFC 6675 IsLost(snd_una): enough is SACKed above the first unacknowledged octet to deem it lost. */
+bool tcp_sack_head_lost(const struct tcp_conn *c);
 uint32_t tcp_fin_seq(const struct tcp_conn *c);
 bool tcp_fin_sent(const struct tcp_conn *c);
 
@@ -276,6 +300,8 @@ void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt_ns);
 /* The same with the gains divided by the samples expected per round trip (RFC 7323 Appendix G). */
 void tcp_rtt_sample_weighted(struct tcp_conn *c, uint64_t rtt_ns, uint32_t expected);
 void tcp_arm_rtx(struct tcp_conn *c);
+/* RFC 6298 §5.7 as the handshake completes (while c->retries still counts the SYN's timeouts). */
+void tcp_rto_handshake_done(struct tcp_conn *c);
 
 /* tcp_input.c */
 void tcp_ooo_free(struct tcp_conn *c);

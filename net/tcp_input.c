@@ -145,15 +145,97 @@ static void hold(struct tcp_conn *c, const uint8_t *data, uint32_t len)
     tcp_of(c)->stats.rcv_dropped += len - n;
 }
 
-static void deliver(struct tcp_conn *c, const uint8_t *data, uint32_t len)
+/* A zero-copy app's chain waits in order, counted in held_len so that it shrinks the window. */
+static void hold_bufs(struct tcp_conn *c, struct netbuf *bufs, uint32_t len)
 {
-    c->rcv_nxt += len;
-    if (c->rcv_paused || c->held_len || c->fin_held) {
-        hold(c, data, len);
-        return;
+    bufs->next = 0;
+    if (c->held_bufs)
+        c->held_bufs_tail->next = bufs;
+    else
+        c->held_bufs = bufs;
+    c->held_bufs_tail = bufs;
+    c->held_len += len;
+}
+
+/* The segment's own receive buffers, trimmed to its payload, when nothing else needs them. */
+static struct netbuf *take_frame(struct tcp_seg *s)
+{
+    struct netbuf *f = s->frame ? *s->frame : 0;
+    if (!f || s->data < f->data || s->data > f->data + f->len)
+        return 0;
+    *s->frame = 0;
+    f->next = 0;
+    f->len -= (uint32_t)(s->data - f->data);
+    f->data = (uint8_t *)(uintptr_t)s->data;
+    f->flags = 0;
+    f->gso_type = NETBUF_GSO_NONE;
+    uint32_t left = s->len;
+    struct netbuf *b = f;
+    while (b->len < left && b->frag) {
+        left -= b->len;
+        b = b->frag;
     }
-    if (c->cb && c->cb->recv)
-        c->cb->recv(c, c->arg, data, len);
+    b->len = tcp_min32(b->len, left);
+    netbuf_free(b->frag);         /* Ethernet padding, or what the window cut off */
+    b->frag = 0;
+    return f;
+}
+
+/* data[0..len) copied into a chain of fresh netbufs; NULL when memory is out. */
+static struct netbuf *copy_to_bufs(const uint8_t *data, uint32_t len)
+{
+    struct netbuf *head = 0, **link = &head;
+    while (len) {
+        struct netbuf *b = netbuf_alloc_frag();
+        if (!b) {
+            netbuf_free(head);
+            return 0;
+        }
+        b->len = tcp_min32(len, netbuf_room(b));
+        memcpy(b->data, data, b->len);
+        data += b->len;
+        len -= b->len;
+        *link = b;
+        link = &b->frag;
+    }
+    return head;
+}
+
+/*
+ * In-order data reaches the app (or waits while it is paused). False when a zero-copy app's buffers
+ * cannot be had: nothing was taken, so the bytes stay unacknowledged and the peer sends them again.
+ * s: the segment data came in, when it is that segment's whole payload (its buffer may be handed on).
+ */
+static bool deliver(struct tcp_conn *c, const uint8_t *data, uint32_t len, struct tcp_seg *s)
+{
+    if (!c->cb || !c->cb->recv_bufs || !len) {
+        c->rcv_nxt += len;
+        if (c->rcv_paused || c->held_len || c->fin_held)
+            hold(c, data, len);
+        else if (c->cb && c->cb->recv_bufs)
+            c->cb->recv_bufs(c, c->arg, 0, 0);
+        else if (c->cb && c->cb->recv)
+            c->cb->recv(c, c->arg, data, len);
+        return true;
+    }
+    struct netbuf *bufs = s ? take_frame(s) : 0;
+    if (!bufs && s && s->chained)
+        return false;             /* cannot happen (tcp_input checked): data is not contiguous */
+    if (bufs) {
+        tcp_of(c)->stats.rcv_zero_copy++;
+        c->ctr.rcv_zero_copy++;
+    } else if (!(bufs = copy_to_bufs(data, len))) {
+        tcp_of(c)->ns->stats.no_memory++;
+        return false;
+    } else {
+        tcp_of(c)->stats.rcv_copied++;
+    }
+    c->rcv_nxt += len;
+    if (c->rcv_paused || c->held_len || c->fin_held)
+        hold_bufs(c, bufs, len);
+    else
+        c->cb->recv_bufs(c, c->arg, bufs, len);
+    return true;
 }
 
 /* After in-order data: whatever the queue now continues. */
@@ -161,12 +243,12 @@ static void ooo_drain(struct tcp_conn *c)
 {
     while (c->ooo && !c->dead && seq_leq(c->ooo->seq, c->rcv_nxt)) {
         struct tcp_ooo *o = c->ooo;
+        uint32_t skip = c->rcv_nxt - o->seq;
+        if (skip < o->len && !deliver(c, o->data + skip, o->len - skip, 0))
+            return;               /* out of memory: the block waits for the next arrival */
         c->ooo = o->next;
         c->ooo_bytes -= o->len;
         c->ooo_segs--;
-        uint32_t skip = c->rcv_nxt - o->seq;
-        if (skip < o->len)
-            deliver(c, o->data + skip, o->len - skip);
         free(o);
     }
 }
@@ -226,17 +308,62 @@ static struct tcp_cookie_flow cookie_flow(const struct ip_info *ip, const struct
     return (struct tcp_cookie_flow){ .lip = ip->dst, .rip = ip->src, .irs = irs, .lport = s->dport, .rport = s->sport };
 }
 
+/* What a cookie SYN,ACK offers besides the MSS: window scale, SACK and ECN as the SYN asked, but only
+   when it offered timestamps (as Linux), since the TSval is the only place to keep them. */
+static struct tcp_cookie_opts cookie_offer(const struct tcp_seg *s)
+{
+    bool ts = s->has_ts;
+    return (struct tcp_cookie_opts){ .wscale = s->wscale, .wscale_ok = ts && s->has_wscale,
+                                     .sack_ok = ts && s->sack_ok, .ecn_ok = ts && ecn_setup(s) };
+}
+
 static void send_cookie(struct tcp_stack *ts, const struct ip_info *ip, const struct tcp_seg *s)
 {
     uint64_t now = ts->ns->env->now_ns();
     struct tcp_cookie_flow f = cookie_flow(ip, s, s->seq);
+    struct tcp_cookie_opts o = cookie_offer(s);
     ts->cookies_until_ns = now + TCP_COOKIE_LIFE_NS;
-    tcp_send_cookie_synack(ts->ns, ip, s, tcp_cookie_make(ts, &f, clamp_mss(ts->ns, s), now));
+    tcp_send_cookie_synack(ts->ns, ip, s, tcp_cookie_make(ts, &f, clamp_mss(ts->ns, s), now), &o);
 }
 
-/* Rebuilds the SYN-RECEIVED connection a valid cookie stands for, as if its SYN had carried only the
-   cookie's MSS, then lets the ACK (and any data or FIN with it) complete it as usual. False: no valid
-   cookie, or no room for the connection; the caller resets. */
+/* What the cookie SYN,ACK offered, from the echo of its TSval (the TSecr less the 4-tuple's offset); no
+   TSopt: it offered nothing beyond the MSS. False: the TSecr cannot be that echo. */
+static bool cookie_options(const struct tcp_stack *ts, const struct ip_info *ip, const struct tcp_seg *s,
+                           uint64_t now, struct tcp_cookie_opts *o)
+{
+    *o = (struct tcp_cookie_opts){ 0 };
+    if (!s->has_ts)
+        return true;
+    uint32_t off = tcp_ts_offset(ts, ip->dst, s->dport, ip->src, s->sport);
+    return tcp_cookie_ts_decode(s->tsecr - off, tcp_ts_clock(now, 0), o);
+}
+
+/* The SYN-RECEIVED connection, as if its SYN (sequence irs) had carried the cookie's MSS and options. */
+static void cookie_rebuild(struct tcp_conn *c, struct tcp_listener *l, const struct tcp_seg *s, uint32_t irs,
+                           uint16_t mss, const struct tcp_cookie_opts *o)
+{
+    c->iss = c->snd_una = c->recover = s->ack - 1;
+    c->snd_nxt = c->snd_max = c->buf_seq = c->ecn_recover = s->ack;   /* as tcp_conn_new has them from its ISS */
+    c->listener = l;
+    l->half_open++;               /* the ACK completes it at once: notify_accepted takes it back */
+    c->cb = l->cb;
+    c->arg = l->arg;
+    c->rcv_wscale = o->wscale_ok ? TCP_RCV_WSCALE : 0;   /* what our cookie SYN,ACK offered */
+    c->sack_ok = o->sack_ok;
+    c->ecn_ok = o->ecn_ok;
+    /* It offered timestamps if the SYN did, and then the peer sends them on this ACK (the earliest TSval
+       we can know stands in for the SYN's). */
+    c->ts_ok = true;
+    struct tcp_seg syn = { .seq = irs, .ack = s->ack, .win = s->win, .mss = mss, .has_mss = true,
+                           .wscale = o->wscale, .has_wscale = o->wscale_ok, .sack_ok = o->sack_ok,
+                           .flags = o->ecn_ok ? TH_ECE | TH_CWR : 0, .has_ts = s->has_ts, .tsval = s->tsval };
+    take_syn(c, &syn);
+    c->state = TCPS_SYN_RECEIVED;
+    c->last_rx_ns = tcp_now(c);
+}
+
+/* Rebuilds the SYN-RECEIVED connection a valid cookie stands for, then lets the ACK (and any data or FIN
+   with it) complete it as usual. False: no valid cookie, or no room for the connection; the caller resets. */
 static bool cookie_accept(struct tcp_stack *ts, struct tcp_listener *l, const struct ip_info *ip,
                           const struct tcp_seg *s)
 {
@@ -245,7 +372,8 @@ static bool cookie_accept(struct tcp_stack *ts, struct tcp_listener *l, const st
         return false;             /* no cookie out: blind ACKs get no 1-in-2^28 guesses */
     struct tcp_cookie_flow f = cookie_flow(ip, s, s->seq - 1);
     uint16_t mss = tcp_cookie_check(ts, &f, s->ack - 1, now);
-    if (!mss)
+    struct tcp_cookie_opts o;
+    if (!mss || !cookie_options(ts, ip, s, now, &o))
         return false;
     struct tcp_conn *c = tcp_conn_new(ts, ip->dst, s->dport, ip->src, s->sport);
     if (!c) {
@@ -253,24 +381,11 @@ static bool cookie_accept(struct tcp_stack *ts, struct tcp_listener *l, const st
         return false;
     }
     ts->stats.syn_cookies_ok++;
-    c->iss = c->snd_una = c->recover = s->ack - 1;
-    c->snd_nxt = c->snd_max = c->buf_seq = s->ack;
-    c->listener = l;
-    l->half_open++;               /* the ACK completes it at once: notify_accepted takes it back */
-    c->cb = l->cb;
-    c->arg = l->arg;
-    c->rcv_wscale = 0;            /* our cookie SYN,ACK offered neither scaling nor SACK nor ECN */
-    c->sack_ok = false;
-    c->ecn_ok = false;
-    /* It offered timestamps if the SYN did, and then the peer sends them on this ACK (the earliest TSval
-       we can know stands in for the SYN's). */
-    c->ts_ok = true;
-    struct tcp_seg syn = { .seq = f.irs, .ack = s->ack, .win = s->win, .mss = mss, .has_mss = true,
-                           .has_ts = s->has_ts, .tsval = s->tsval };
-    take_syn(c, &syn);
-    c->state = TCPS_SYN_RECEIVED;
-    c->last_rx_ns = now;
+    cookie_rebuild(c, l, s, f.irs, mss, &o);
+    /* The echo is the SYN,ACK's TSval, which is up to 63 ms older than its sending (the low bits are
+       options): no RTT measurement. rtt_check samples no TSecr 0. */
     struct tcp_seg ack = *s;
+    ack.tsecr = 0;
     conn_input(c, ip, &ack);
     return true;
 }
@@ -318,6 +433,7 @@ static void listen_input(struct tcp_stack *ts, struct tcp_listener *l, const str
 static void established(struct tcp_conn *c, const struct tcp_seg *s)
 {
     c->state = c->fin_queued ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED;
+    tcp_rto_handshake_done(c);    /* before retries, which says whether the SYN timed out, is reset */
     c->retries = 0;
     c->cc->init(c);
     c->snd_wl1 = s->seq;
@@ -495,16 +611,27 @@ static void scoreboard_prune(struct tcp_conn *c)
     c->nsacked = (uint8_t)k;
 }
 
-static void scoreboard_update(struct tcp_conn *c, const struct tcp_seg *s)
+static uint32_t sacked_bytes(const struct tcp_conn *c)
 {
-    if (!c->sack_ok)
-        return;
+    uint32_t n = 0;
+    for (unsigned i = 0; i < c->nsacked; i++)
+        n += c->sacked[i][1] - c->sacked[i][0];
+    return n;
+}
+
+/* Returns whether the segment SACKed data not SACKed before. */
+static bool scoreboard_update(struct tcp_conn *c, const struct tcp_seg *s)
+{
+    if (!c->sack_ok || !s->nsack)
+        return false;
+    uint32_t before = sacked_bytes(c);
     for (unsigned i = 0; i < s->nsack; i++) {
         uint32_t a = s->sack[i][0], b = s->sack[i][1];
         /* Only blocks of data we sent and the peer has not acknowledged (D-SACKs fall out here). */
         if (seq_lt(a, b) && seq_geq(a, s->ack) && seq_leq(b, c->snd_max))
             scoreboard_add(c, a, b);
     }
+    return sacked_bytes(c) != before;
 }
 
 /* RFC 6582 §3.2 steps 3 (partial ACK) and 4 (full ACK); outside recovery, window growth. */
@@ -539,22 +666,11 @@ static void congestion_on_new_ack(struct tcp_conn *c, uint32_t acked)
         c->cwnd = c->mss;
 }
 
-/* RFC 5681 §3.2 with the RFC 6582 guard against a second recovery for one window of losses. */
-static void on_dup_ack(struct tcp_conn *c)
+/* Fast retransmit and the start of loss recovery (RFC 6582 §3.2 step 2, RFC 6675 §5 step 4). */
+static void enter_recovery(struct tcp_conn *c)
 {
-    struct tcp_stack *ts = tcp_of(c);
-    ts->stats.dup_acks++;
-    c->dupacks++;
-    if (c->in_recovery) {
-        if (c->sack_ok)
-            tcp_sack_retransmit(c);   /* new SACK information may show more holes */
-        else
-            c->cwnd += c->mss;
-        return;
-    }
-    if (c->dupacks != 3 || !seq_gt(c->snd_una, c->recover))
-        return;
-    ts->stats.fast_retransmits++;
+    tcp_of(c)->stats.fast_retransmits++;
+    c->ctr.fast_retransmits++;
     c->ssthresh = c->cc->ssthresh(c, false);
     c->recover = c->snd_max;
     c->ecn_recover = c->snd_max;  /* RFC 3168 §6.1.2: this reduction also answers ECEs for this window */
@@ -568,6 +684,27 @@ static void on_dup_ack(struct tcp_conn *c)
         return;
     }
     c->cwnd = c->ssthresh + 3u * c->mss;
+}
+
+/* RFC 5681 §3.2 with the RFC 6582 guard against a second recovery for one window of losses. */
+static void on_dup_ack(struct tcp_conn *c)
+{
+    struct tcp_stack *ts = tcp_of(c);
+    ts->stats.dup_acks++;
+    c->ctr.dup_acks++;
+    c->dupacks++;
+    if (c->in_recovery) {
+        if (c->sack_ok)
+            tcp_sack_retransmit(c);   /* new SACK information may show more holes */
+        else
+            c->cwnd += c->mss;
+        return;
+    }
+    /* RFC 6675 §5 (C): recovery at the third duplicate, or as soon as the SACKs deem the first
+       unacknowledged segment lost (IsLost(HighACK + 1): ACKs were lost or stretched). */
+    bool lost = c->dupacks >= 3 || (c->sack_ok && tcp_sack_head_lost(c));
+    if (lost && seq_gt(c->snd_una, c->recover))
+        enter_recovery(c);
 }
 
 static void update_window(struct tcp_conn *c, const struct tcp_seg *s)
@@ -593,11 +730,22 @@ static void on_ece(struct tcp_conn *c, const struct tcp_seg *s)
     if (!c->ecn_ok || !(s->flags & TH_ECE) || c->in_recovery || !seq_gt(s->ack, c->ecn_recover))
         return;
     tcp_of(c)->stats.ecn_reductions++;
+    c->ctr.ecn_reductions++;
     c->ssthresh = c->cc->ssthresh(c, false);
     c->cwnd = c->ssthresh;
     c->bytes_acked = 0;
     c->ecn_recover = c->snd_max;
     c->ecn_cwr = true;
+}
+
+/* RFC 5681's duplicate ACK (its ack number already checked): no data, no SYN or FIN, the same window.
+   A zero window is excluded: answers to window probes are not a sign of loss. With SACK, an ACK that
+   SACKs new data counts too (RFC 6675 §2), whatever its window: a Linux receiver's window moves as
+   out-of-order data fills its buffer. */
+static bool plain_dup_ack(const struct tcp_conn *c, const struct tcp_seg *s)
+{
+    return s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) && ((uint32_t)s->win << c->snd_wscale) == c->snd_wnd &&
+           c->snd_wnd;
 }
 
 /* Fifth check; false: drop the rest of the segment. */
@@ -608,7 +756,7 @@ static bool process_ack(struct tcp_conn *c, const struct tcp_seg *s)
         return false;
     }
     on_ece(c, s);
-    scoreboard_update(c, s);
+    bool sack_news = scoreboard_update(c, s);
     if (seq_gt(s->ack, c->snd_una)) {
         /* Our SYN takes a sequence number but no window: only data counts for congestion control. */
         uint32_t acked = s->ack - c->snd_una - (c->snd_una == c->iss);
@@ -625,9 +773,12 @@ static bool process_ack(struct tcp_conn *c, const struct tcp_seg *s)
             tcp_timer_cancel(c, TT_RTX);
         else
             tcp_arm_rtx(c);
-    } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & (TH_SYN | TH_FIN)) &&
-               ((uint32_t)s->win << c->snd_wscale) == c->snd_wnd && c->snd_wnd && c->snd_una != c->snd_max) {
-        /* (A zero window is excluded: answers to window probes are not a sign of loss.) */
+        /* An ACK that moves but whose SACKs deem the next segment lost starts recovery too (RFC 6675
+           §5: the loss is what counts, not how many duplicates showed it; ACKs on data and stretched
+           ACKs rarely repeat snd_una three times). */
+        if (sack_news && !c->in_recovery && tcp_sack_head_lost(c) && seq_gt(c->snd_una, c->recover))
+            enter_recovery(c);
+    } else if (s->ack == c->snd_una && c->snd_una != c->snd_max && (sack_news || plain_dup_ack(c, s))) {
         on_dup_ack(c);
     }
     update_window(c, s);
@@ -684,6 +835,7 @@ static bool process_data(struct tcp_conn *c, struct tcp_seg *s)
     c->last_rx_ns = tcp_now(c);
     if (s->seq != c->rcv_nxt) {
         tcp_of(c)->stats.out_of_order++;
+        c->ctr.out_of_order++;
         ooo_insert(c, s->seq, s->data, s->len);
         memmove(c->sack_recent + 1, c->sack_recent, sizeof c->sack_recent - sizeof c->sack_recent[0]);
         c->sack_recent[0] = s->seq;   /* its block goes first in our SACK option */
@@ -691,7 +843,8 @@ static bool process_data(struct tcp_conn *c, struct tcp_seg *s)
         return false;
     }
     bool filled_hole = c->ooo != 0;
-    deliver(c, s->data, s->len);
+    if (!deliver(c, s->data, s->len, s))
+        return false;
     ooo_drain(c);
     if (c->dead)
         return false;
@@ -711,10 +864,10 @@ static void process_fin(struct tcp_conn *c)
     case TCPS_SYN_RECEIVED:
     case TCPS_ESTABLISHED:
         c->state = TCPS_CLOSE_WAIT;
-        deliver(c, 0, 0);
+        deliver(c, 0, 0, 0);
         return;
     case TCPS_FIN_WAIT_1:
-        deliver(c, 0, 0);
+        deliver(c, 0, 0, 0);
         if (c->dead)
             return;
         if (our_fin_acked(c))
@@ -723,7 +876,7 @@ static void process_fin(struct tcp_conn *c)
             c->state = TCPS_CLOSING;
         return;
     case TCPS_FIN_WAIT_2:
-        deliver(c, 0, 0);
+        deliver(c, 0, 0, 0);
         if (!c->dead)
             tcp_enter_time_wait(c);
         return;
@@ -779,6 +932,7 @@ static void ecn_input(struct tcp_conn *c, const struct tcp_seg *s)
         c->ecn_ece = false;
     if (s->ce) {
         tcp_of(c)->stats.ecn_ce_in++;
+        c->ctr.ecn_ce_in++;
         if (!c->ecn_ece)
             c->ack_now = true;
         c->ecn_ece = true;
@@ -848,6 +1002,7 @@ static void synchronized_input(struct tcp_conn *c, const struct ip_info *ip, str
 
 static void conn_input(struct tcp_conn *c, const struct ip_info *ip, struct tcp_seg *s)
 {
+    c->ctr.segs_in++;
     tcp_conn_hold(c);
     if (c->state == TCPS_SYN_SENT)
         syn_sent_input(c, ip, s);
@@ -876,6 +1031,59 @@ static bool time_wait_reopens(const struct tcp_conn *c, const struct tcp_seg *s)
     return seq_gt(s->seq, c->rcv_nxt);
 }
 
+/*
+ * A chained segment (ip_info.chained) goes to a zero-copy app as it is when it is the next in-order data
+ * that the window takes whole; anything else reads the payload, so it gets a contiguous copy.
+ */
+static bool in_place_ok(const struct tcp_conn *c, const struct tcp_seg *s)
+{
+    return c && c->cb && c->cb->recv_bufs && receives_data(c) && !(s->flags & (TH_SYN | TH_RST)) &&
+           s->seq == c->rcv_nxt && s->len <= rcv_wnd(c);
+}
+
+/* The payload of a chained segment copied out; NULL when memory is out. */
+static uint8_t *linearize(struct tcp_seg *s)
+{
+    const struct netbuf *b = *s->frame;
+    uint8_t *buf = malloc(s->len ? s->len : 1);
+    if (!buf)
+        return 0;
+    uint32_t done = tcp_min32(s->len, (uint32_t)(b->data + b->len - s->data));
+    memcpy(buf, s->data, done);
+    for (b = b->frag; b && done < s->len; b = b->frag) {
+        uint32_t n = tcp_min32(b->len, s->len - done);
+        memcpy(buf + done, b->data, n);
+        done += n;
+    }
+    s->data = buf;
+    s->len = done;
+    s->frame = 0;
+    s->chained = false;
+    return buf;
+}
+
+static void segment_input(struct tcp_stack *ts, const struct ip_info *ip, struct tcp_seg *s)
+{
+    struct tcp_conn *c = tcp_lookup(ts, ip->dst, s->dport, ip->src, s->sport);
+    if (c && time_wait_reopens(c, s)) {
+        tcp_conn_finish(c, TCP_CLOSED_NORMAL, false);   /* the app was told when it entered TIME-WAIT */
+        c = 0;
+    }
+    uint8_t *copy = 0;
+    if (s->chained && !in_place_ok(c, s) && !(copy = linearize(s))) {
+        ts->ns->stats.no_memory++;
+        return;
+    }
+    struct tcp_listener *l = c ? 0 : tcp_find_listener(ts, s->dport);
+    if (c)
+        conn_input(c, ip, s);
+    else if (l)
+        listen_input(ts, l, ip, s);
+    else
+        tcp_send_rst_for(ts->ns, ip, s);
+    free(copy);
+}
+
 void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4, size_t len)
 {
     struct tcp_stack *ts = ns->tcp;
@@ -889,22 +1097,11 @@ void tcp_input(struct net_stack *ns, const struct ip_info *ip, const uint8_t *l4
         return;
     }
     s.ce = (ip->tos & 3) == IP_ECN_CE;
+    s.frame = ip->frame;
+    s.chained = ip->chained;
     if (!tcp_checksum_ok(ip, l4, len)) {
         ts->stats.bad_checksum++;
         return;
     }
-    struct tcp_conn *c = tcp_lookup(ts, ip->dst, s.dport, ip->src, s.sport);
-    if (c && time_wait_reopens(c, &s)) {
-        tcp_conn_finish(c, TCP_CLOSED_NORMAL, false);   /* the app was told when it entered TIME-WAIT */
-        c = 0;
-    }
-    if (c) {
-        conn_input(c, ip, &s);
-        return;
-    }
-    struct tcp_listener *l = tcp_find_listener(ts, s.dport);
-    if (l)
-        listen_input(ts, l, ip, &s);
-    else
-        tcp_send_rst_for(ns, ip, &s);
+    segment_input(ts, ip, &s);
 }

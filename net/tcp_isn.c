@@ -112,6 +112,43 @@ uint16_t tcp_cookie_check(const struct tcp_stack *ts, const struct tcp_cookie_fl
     return 0;
 }
 
+/*
+ * What else a cookie SYN,ACK offered (Linux's scheme): when the SYN offered timestamps, the low
+ * TCP_COOKIE_TS_BITS bits of the SYN,ACK's TSval (before the connection's offset) carry the peer's
+ * window scale (4 bits, 15 for none), SACK-permitted and ECN, and the final ACK's TSecr brings them
+ * back. The bits are not in the cookie's hash: only the peer's own connection depends on them, and
+ * they are read only once the cookie has checked out. The rest of the TSval is the clock, moved back
+ * a step when the bits would put it ahead: the connection's later TSvals come from the clock itself,
+ * so they never go backwards from the SYN,ACK's (the peer's PAWS sees time move forward).
+ */
+#define COOKIE_TS_WSCALE_NONE 15u
+#define COOKIE_TS_SACK        (1u << 4)
+#define COOKIE_TS_ECN         (1u << 5)
+#define COOKIE_TS_MASK        ((1u << TCP_COOKIE_TS_BITS) - 1)
+
+uint32_t tcp_cookie_ts_encode(uint32_t now_ms, const struct tcp_cookie_opts *o)
+{
+    uint32_t bits = o->wscale_ok ? o->wscale : COOKIE_TS_WSCALE_NONE;
+    bits |= (o->sack_ok ? COOKIE_TS_SACK : 0) | (o->ecn_ok ? COOKIE_TS_ECN : 0);
+    uint32_t ts = (now_ms & ~COOKIE_TS_MASK) | bits;
+    return seq_gt(ts, now_ms) ? ts - (COOKIE_TS_MASK + 1) : ts;
+}
+
+bool tcp_cookie_ts_decode(uint32_t echo_ms, uint32_t now_ms, struct tcp_cookie_opts *o)
+{
+    /* An echo from the future, or older than any cookie we would still take (plus the step back), is
+       not our SYN,ACK's TSval: its bits would be noise. */
+    uint32_t age = now_ms - echo_ms;
+    if ((int32_t)age < 0 || age > TCP_COOKIE_LIFE_NS / 1000000 + COOKIE_TS_MASK + 1)
+        return false;
+    uint32_t ws = echo_ms & 15u;
+    o->wscale_ok = ws != COOKIE_TS_WSCALE_NONE;
+    o->wscale = o->wscale_ok ? (uint8_t)ws : 0;
+    o->sack_ok = echo_ms & COOKIE_TS_SACK;
+    o->ecn_ok = echo_ms & COOKIE_TS_ECN;
+    return true;
+}
+
 uint32_t tcp_ts_offset(const struct tcp_stack *ts, uint32_t lip, uint16_t lport, uint32_t rip, uint16_t rport)
 {
     uint8_t t[13];

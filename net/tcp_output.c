@@ -12,21 +12,49 @@
 #include "../kernel/string.h"
 
 uint32_t tcp_flight(const struct tcp_conn *c) { return c->snd_nxt - c->snd_una; }
-/* RFC 6675 §4 pipe, roughly: in SACK recovery, what is in flight leaves out the SACKed bytes and the
-   holes below the highest SACK not yet retransmitted (deemed lost); otherwise everything sent. */
+#define TCP_DUPTHRESH 3            /* RFC 6675's DupThresh, as RFC 5681's three duplicate ACKs */
+
+/*
+ * RFC 6675 §4 IsLost for the unSACKed octets of the hole below scoreboard range i (i == nsacked: the data
+ * above the highest SACK): the SACKed data above them is DupThresh separate ranges, or more than
+ * DupThresh - 1 segments. It is the same for every octet of a hole, so holes are lost or not as a whole,
+ * and a lower hole is lost whenever a higher one is. Data above the highest SACK never is.
+ */
+static bool hole_lost(const struct tcp_conn *c, unsigned i)
+{
+    uint32_t above = 0;
+    for (unsigned j = i; j < c->nsacked; j++)
+        above += c->sacked[j][1] - c->sacked[j][0];
+    return c->nsacked - i >= TCP_DUPTHRESH || above > (TCP_DUPTHRESH - 1) * (uint32_t)c->mss;
+}
+
+bool tcp_sack_head_lost(const struct tcp_conn *c) { return c->nsacked && hole_lost(c, 0); }
+
+/* What hole [a, b) below scoreboard range i adds to the pipe (RFC 6675 §4 SetPipe): its octets once
+   unless deemed lost, and once more those retransmitted (below HighRxt, which is rtx_next here). */
+static uint32_t hole_pipe(const struct tcp_conn *c, uint32_t a, uint32_t b, unsigned i)
+{
+    uint32_t n = hole_lost(c, i) ? 0 : b - a;
+    if (seq_gt(c->rtx_next, a))
+        n += (seq_lt(c->rtx_next, b) ? c->rtx_next : b) - a;
+    return n;
+}
+
+/* The pipe: in SACK recovery RFC 6675's SetPipe over the holes between snd_una and snd_nxt (SACKed data
+   is not in the network, lost data no longer, retransmitted data again); otherwise all in flight. */
 uint32_t tcp_pipe(const struct tcp_conn *c)
 {
-    uint32_t pipe = tcp_flight(c);
     if (!c->in_recovery || !c->sack_ok || !c->nsacked)
-        return pipe;
-    uint32_t from = seq_max(c->rtx_next, c->snd_una), sacked = 0, lost = 0;
-    for (unsigned i = 0; i < c->nsacked; i++) {
-        sacked += c->sacked[i][1] - c->sacked[i][0];
-        if (seq_lt(from, c->sacked[i][0]))
-            lost += c->sacked[i][0] - from;
-        from = seq_max(from, c->sacked[i][1]);
+        return tcp_flight(c);
+    uint32_t pipe = 0, from = c->snd_una;
+    for (unsigned i = 0; i <= c->nsacked; i++) {
+        uint32_t end = i < c->nsacked ? c->sacked[i][0] : c->snd_nxt;
+        if (seq_lt(from, end))
+            pipe += hole_pipe(c, from, end, i);
+        if (i < c->nsacked)
+            from = seq_max(from, c->sacked[i][1]);
     }
-    return pipe > sacked + lost ? pipe - sacked - lost : 0;
+    return pipe;
 }
 
 uint32_t tcp_fin_seq(const struct tcp_conn *c) { return c->buf_seq + c->sbuf_len; }
@@ -71,7 +99,8 @@ static uint32_t csum_chain(uint32_t sum, const struct netbuf *nb)
     return sum;
 }
 
-static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, struct netbuf *nb, uint8_t ecn)
+/* Returns the segments it makes on the wire (a TSO frame's pieces). */
+static uint32_t checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, struct netbuf *nb, uint8_t ecn)
 {
     uint32_t len = netbuf_frame_len(nb);
     /* A GSO frame's pseudo-header counts the whole length: the device (Linux's GSO) adjusts it per piece. */
@@ -88,6 +117,7 @@ static void checksum_and_send(struct net_stack *ns, uint32_t src, uint32_t dst, 
     uint32_t pieces = nb->gso_type == NETBUF_GSO_TCPV4 ? (len - nb->hdr_len + nb->gso_size - 1) / nb->gso_size : 1;
     ns->tcp->stats.segs_out += pieces;
     ipv4_send_netbuf_ecn(ns, dst, IPPROTO_TCP, ecn, nb);
+    return pieces;
 }
 
 static void put_tcp_header(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
@@ -116,24 +146,33 @@ static unsigned put_ts_option(uint8_t *o, uint32_t tsval, uint32_t tsecr)
 /* Whether our segments carry TSopt: negotiated (in SYN-SENT ts_ok only means we offer it). */
 static bool ts_on(const struct tcp_conn *c) { return c->ts_ok && c->state != TCPS_SYN_SENT; }
 
-/* MSS, then window scale when we use it, then SACK-permitted when we offer or accept it, then timestamps
-   when we offer them or the peer's SYN did (TSecr 0 in a SYN: nothing to echo yet, RFC 7323 §3.2). */
-static unsigned put_syn_options(const struct tcp_conn *c, uint8_t *o)
+/* A SYN's options: MSS, then window scale when wscale is not 0, then SACK-permitted, then TSopt when ts.
+   Cookie SYN,ACKs use the same layout as connections' SYNs. */
+static unsigned put_syn_layout(uint8_t *o, uint16_t mss, uint8_t wscale, bool sack, bool ts, uint32_t tsval,
+                               uint32_t tsecr)
 {
     unsigned n = 4;
     o[0] = 2, o[1] = 4;
-    wr16(o + 2, our_mss(c->ns));
-    if (c->rcv_wscale) {
-        o[n] = 1, o[n + 1] = 3, o[n + 2] = 3, o[n + 3] = c->rcv_wscale;
+    wr16(o + 2, mss);
+    if (wscale) {
+        o[n] = 1, o[n + 1] = 3, o[n + 2] = 3, o[n + 3] = wscale;
         n += 4;
     }
-    if (c->sack_ok) {
+    if (sack) {
         o[n] = 1, o[n + 1] = 1, o[n + 2] = 4, o[n + 3] = 2;
         n += 4;
     }
-    if (c->ts_ok)
-        n += put_ts_option(o + n, tcp_ts_now(c), c->state == TCPS_SYN_SENT ? 0 : c->ts_recent);
+    if (ts)
+        n += put_ts_option(o + n, tsval, tsecr);
     return n;
+}
+
+/* Window scale when we use it, SACK-permitted when we offer or accept it, timestamps when we offer them
+   or the peer's SYN did (TSecr 0 in a SYN: nothing to echo yet, RFC 7323 §3.2). */
+static unsigned put_syn_options(const struct tcp_conn *c, uint8_t *o)
+{
+    return put_syn_layout(o, our_mss(c->ns), c->rcv_wscale, c->sack_ok, c->ts_ok, tcp_ts_now(c),
+                          c->state == TCPS_SYN_SENT ? 0 : c->ts_recent);
 }
 
 /* The out-of-order range (adjacent queue entries merged) that holds seq; false when none does. */
@@ -281,7 +320,7 @@ static void send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32
         c->last_ack_sent = ack;   /* RFC 7323 §4.3's Last.ACK.sent */
     if ((flags & TH_ACK) && all_sacks)
         ack_sent(c);
-    checksum_and_send(c->ns, c->lip, c->rip, nb, ect && c->ecn_ok ? IP_ECN_ECT0 : IP_ECN_NOT_ECT);
+    c->ctr.segs_out += checksum_and_send(c->ns, c->lip, c->rip, nb, ect && c->ecn_ok ? IP_ECN_ECT0 : IP_ECN_NOT_ECT);
 }
 
 void tcp_send_syn(struct tcp_conn *c)
@@ -303,6 +342,7 @@ void tcp_send_syn(struct tcp_conn *c)
     } else {
         c->rtt_timing = false;    /* Karn: no sample from a retransmitted SYN */
         tcp_of(c)->stats.retransmits++;
+        c->ctr.retransmits++;
     }
     tcp_arm_rtx(c);
 }
@@ -354,28 +394,33 @@ void tcp_send_rst_for(struct net_stack *ns, const struct ip_info *ip, const stru
     checksum_and_send(ns, ip->dst, ip->src, nb, IP_ECN_NOT_ECT);
 }
 
-/* A stateless SYN,ACK whose ISN is a SYN cookie: MSS, and timestamps when the SYN offered them. No
-   window scale, SACK-permitted or ECN is encoded in the cookie (offering none means neither side uses
-   them). Timestamps need no room in it: the TSval clock's offset is a hash of the 4-tuple, so the
-   connection recomputes it, and TSopt on the final ACK shows that the SYN offered them. */
-void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie)
+/*
+ * A stateless SYN,ACK whose ISN is a SYN cookie: the MSS, and when the SYN offered timestamps, TSopt
+ * and what opts says (window scale, SACK-permitted, ECE for ECN), which the low bits of TSval encode
+ * (tcp_cookie_ts_encode) for the final ACK's TSecr to bring back. The TSval clock's offset is a hash of
+ * the 4-tuple, so the connection recomputes it; TSopt on the final ACK shows that the SYN offered them.
+ * Without timestamps nothing else is offered: there is nowhere to keep it (neither side then uses it).
+ */
+void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, const struct tcp_seg *s, uint32_t cookie,
+                            const struct tcp_cookie_opts *opts)
 {
     struct netbuf *nb = netbuf_alloc();
     if (!nb) {
         ns->stats.no_memory++;
         return;
     }
-    uint8_t *o = nb->data + TCP_HLEN;
-    unsigned optlen = 4;
-    o[0] = 2, o[1] = 4;
-    wr16(o + 2, our_mss(ns));
-    if (s->has_ts) {
+    bool ts = s->has_ts;
+    uint32_t tsval = 0;
+    if (ts) {
         uint32_t off = tcp_ts_offset(ns->tcp, ip->dst, s->dport, ip->src, s->sport);
-        optlen += put_ts_option(o + 4, tcp_ts_clock(ns->env->now_ns(), off), s->tsval);
+        tsval = tcp_cookie_ts_encode(tcp_ts_clock(ns->env->now_ns(), 0), opts) + off;
     }
+    unsigned optlen = put_syn_layout(nb->data + TCP_HLEN, our_mss(ns), ts && opts->wscale_ok ? TCP_RCV_WSCALE : 0,
+                                     ts && opts->sack_ok, ts, tsval, s->tsval);
+    uint8_t flags = TH_SYN | TH_ACK | (ts && opts->ecn_ok ? TH_ECE : 0);   /* RFC 3168 §6.1.1 */
     /* The same unscaled window a SYN,ACK from a connection offers (window_field). */
-    put_tcp_header(nb->data, s->dport, s->sport, cookie, s->seq + 1, TH_SYN | TH_ACK,
-                   (uint16_t)tcp_min32(TCP_RCVBUF, 65535), optlen);
+    put_tcp_header(nb->data, s->dport, s->sport, cookie, s->seq + 1, flags, (uint16_t)tcp_min32(TCP_RCVBUF, 65535),
+                   optlen);
     nb->len = TCP_HLEN + optlen;
     ns->tcp->stats.syn_cookies_sent++;
     checksum_and_send(ns, ip->dst, ip->src, nb, IP_ECN_NOT_ECT);
@@ -385,8 +430,10 @@ void tcp_send_cookie_synack(struct net_stack *ns, const struct ip_info *ip, cons
 static void send_data(struct tcp_conn *c, uint32_t seq, uint32_t len, bool fin)
 {
     bool rtx = seq_lt(seq, c->snd_max);
-    if (rtx)
+    if (rtx) {
         tcp_of(c)->stats.retransmits++;
+        c->ctr.retransmits++;
+    }
     uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len && seq + len == tcp_fin_seq(c) ? TH_PSH : 0);
     /* RFC 3168 §6.1.2: CWR on the first new data segment after the window was reduced for an ECE. */
     if (c->ecn_cwr && !rtx && len) {
@@ -411,11 +458,15 @@ void tcp_retransmit_first(struct tcp_conn *c)
     tcp_arm_rtx(c);
 }
 
-/* The next hole at or after from that a SACK above it shows lost; false when there is none. */
-static bool next_hole(const struct tcp_conn *c, uint32_t from, uint32_t *start, uint32_t *len)
+/*
+ * RFC 6675 §4 NextSeg rules 1 and 3: the lowest unSACKed octet above HighRxt (rtx_next) and below the
+ * highest SACK, and how far its hole goes; with lost_only (rule 1), only if IsLost. False: none.
+ */
+static bool next_hole(const struct tcp_conn *c, bool lost_only, uint32_t *start, uint32_t *len)
 {
+    uint32_t from = seq_max(c->rtx_next, c->snd_una);
     for (unsigned i = 0; i < c->nsacked; i++) {
-        if (seq_lt(from, c->sacked[i][0])) {
+        if (seq_lt(from, c->sacked[i][0]) && (!lost_only || hole_lost(c, i))) {
             *start = from, *len = c->sacked[i][0] - from;
             return true;
         }
@@ -424,16 +475,72 @@ static bool next_hole(const struct tcp_conn *c, uint32_t from, uint32_t *start, 
     return false;
 }
 
-/* RFC 6675 §5 (NextSeg rule 1 only): retransmit the scoreboard's holes while the pipe leaves room. */
-void tcp_sack_retransmit(struct tcp_conn *c)
+/* Retransmits one MSS of a hole's data (a hole never holds the FIN: SACKs cover data only) when the
+   pipe leaves room; false when it does not or there is nothing to send. */
+static bool send_hole(struct tcp_conn *c, bool lost_only)
 {
     uint32_t data_end = tcp_fin_seq(c), start, len;
-    while (tcp_pipe(c) + c->mss <= c->cwnd &&
-           next_hole(c, seq_max(c->rtx_next, c->snd_una), &start, &len) && seq_lt(start, data_end)) {
-        len = tcp_min32(tcp_min32(len, c->mss), data_end - start);
-        send_data(c, start, len, false);
-        c->rtx_next = start + len;
+    if (tcp_pipe(c) + c->mss > c->cwnd || !next_hole(c, lost_only, &start, &len) || !seq_lt(start, data_end))
+        return false;
+    len = tcp_min32(tcp_min32(len, c->mss), data_end - start);
+    send_data(c, start, len, false);
+    c->rtx_next = start + len;
+    return true;
+}
+
+/* NextSeg rule 1, before any new data (rule 2, tcp_output): the holes deemed lost, while the pipe
+   leaves room. */
+void tcp_sack_retransmit(struct tcp_conn *c)
+{
+    while (send_hole(c, true))
+        ;
+}
+
+/*
+ * NextSeg rule 4, the rescue retransmission: once per recovery (until snd_una passes the RecoveryPoint
+ * it was sent in), one segment that ends with the highest unSACKed octet, so that a loss at the tail,
+ * which no SACK can show, is repaired in this round trip rather than after a partial ACK or the RTO.
+ * HighRxt stays. Unlike the RFC's rule we never rescue what was already retransmitted (an octet below
+ * rtx_next): resending it again so soon would most likely duplicate it.
+ */
+static void sack_rescue(struct tcp_conn *c)
+{
+    if (c->rescue_sent && !seq_gt(c->snd_una, c->rescue_rxt))
+        return;
+    unsigned n = c->nsacked;
+    uint32_t top = c->snd_nxt, bottom = c->sacked[n - 1][1];
+    if (bottom == top) {          /* the highest SACK reaches HighData: the hole below it */
+        top = c->sacked[n - 1][0];
+        bottom = n > 1 ? c->sacked[n - 2][1] : c->snd_una;
     }
+    uint32_t data_end = tcp_fin_seq(c);
+    bool fin = tcp_fin_sent(c) && top == data_end + 1;
+    uint32_t end = fin ? data_end : top;
+    uint32_t start = seq_max(seq_max(bottom, c->rtx_next), end - tcp_min32(end - bottom, c->mss));
+    if (!seq_lt(seq_max(bottom, c->rtx_next), top) || (!seq_lt(start, end) && !fin))
+        return;
+    send_data(c, start, seq_lt(start, end) ? end - start : 0, fin);
+    c->rescue_sent = true;
+    c->rescue_rxt = c->recover;
+}
+
+/* Rule 2 can send: unsent data (or the FIN) and a peer's window that takes some of it. */
+static bool new_data_sendable(const struct tcp_conn *c)
+{
+    uint32_t data_end = tcp_fin_seq(c) + (c->fin_queued ? 1 : 0);
+    return seq_lt(c->snd_nxt, data_end) && c->snd_wnd > tcp_flight(c);
+}
+
+/* NextSeg rules 3 and 4, when rule 2 has nothing to send: holes not (yet) deemed lost, then the rescue,
+   while the pipe leaves room. */
+static void sack_fill(struct tcp_conn *c)
+{
+    if (!c->in_recovery || !c->sack_ok || !c->nsacked || new_data_sendable(c))
+        return;
+    while (send_hole(c, false))
+        ;
+    if (tcp_pipe(c) + c->mss <= c->cwnd)
+        sack_rescue(c);
 }
 
 /* Zero-window probe (one byte beyond the window, RFC 9293 §3.8.6.1) or keepalive (one old byte's sequence). */
@@ -542,6 +649,7 @@ void tcp_output(struct tcp_conn *c)
         if (fin)
             break;
     }
+    sack_fill(c);
     /* Data waits, the peer's window is shut and nothing is in flight to bring an update: probe. */
     bool waiting = seq_lt(c->snd_nxt, tcp_fin_seq(c));
     if (waiting && c->snd_wnd == 0 && c->snd_una == c->snd_max && !(c->armed & (1u << TT_PERSIST))) {

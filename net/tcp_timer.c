@@ -40,6 +40,22 @@ void tcp_arm_rtx(struct tcp_conn *c)
     tcp_timer_arm(c, TT_RTX, c->rto_ns);
 }
 
+/*
+ * RFC 6298 §5.7: when the retransmission timer expired awaiting the ACK of our SYN (or SYN,ACK), the RTO
+ * is re-initialized to 3 s as data transmission begins, whatever the backoff had made it: the 1 s initial
+ * RTO was evidently too short for this path, or the path loses packets. Unless the handshake gave an RTT
+ * measurement: only with timestamps, whose echo dates the transmission it answers even when it was a
+ * retransmission (RFC 7323 §4.1; Karn's rule, §3, stops samples without them). A measurement is better
+ * knowledge than the fallback §5.7 gives for having none, and RFC 6298 §2.2 sets the RTO from it
+ * (Linux too falls back to 3 s only without a handshake sample). On a passive open the final ACK's
+ * sample is taken just after this and replaces the 3 s the same way.
+ */
+void tcp_rto_handshake_done(struct tcp_conn *c)
+{
+    if (c->retries && !c->rtt_valid)
+        c->rto_ns = TCP_RTO_SYN_LOST_NS;
+}
+
 /* RFC 6298 §2.2–2.4 with the clock granularity G taken as 1 ms; alpha = 1/(8 es), beta = 1/(4 es). */
 void tcp_rtt_sample_weighted(struct tcp_conn *c, uint64_t r, uint32_t es)
 {
@@ -77,6 +93,7 @@ static void fire_end(struct tcp_conn *c)
 static void give_up(struct tcp_conn *c)
 {
     tcp_of(c)->stats.timeouts++;
+    c->ctr.timeouts++;
     /* Like Linux, no RST: the peer is presumed unreachable. */
     tcp_conn_finish(c, TCP_CLOSED_TIMEOUT, true);
 }
@@ -97,6 +114,7 @@ static void on_rto(struct tcp_conn *c)
     }
     c->retries++;
     tcp_of(c)->stats.timeouts++;
+    c->ctr.timeouts++;
     c->rto_ns = backed_off(c->rto_ns, 1);     /* RFC 6298 §5.5 */
     if (c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RECEIVED) {
         tcp_send_syn(c);

@@ -50,6 +50,61 @@ static void on_udp(void *arg, uint32_t src, uint16_t sport, uint16_t dport, cons
     udp_send(&stacks[0], dport, src, sport, d, len);   /* echo, as the echo app does */
 }
 
+/* TCP apps on both stacks: port 80 takes data zero-copy and keeps the last chain a while (buffers
+   outliving their segment), port 81 copies. */
+static struct netbuf *kept;
+
+static void keep(struct netbuf *b)
+{
+    netbuf_free(kept);
+    kept = b;
+}
+
+static void on_accepted(struct tcp_conn *c, void *arg) { (void)c, (void)arg; }
+static void on_recv_bufs(struct tcp_conn *c, void *arg, struct netbuf *b, size_t len)
+{
+    (void)c, (void)arg;
+    size_t n = 0;
+    for (const struct netbuf *p = b; p; p = p->frag) {
+        if (p->len && (p->data < netbuf_base((struct netbuf *)p) ||
+                       p->data + p->len > (const uint8_t *)p + NETBUF_SIZE))
+            abort();
+        n += p->len;
+        memcpy(sink, p->data, p->len < sizeof sink ? p->len : sizeof sink);
+    }
+    if (n != len)
+        abort();
+    keep(b);
+}
+static void on_recv(struct tcp_conn *c, void *arg, const uint8_t *d, size_t len)
+{
+    (void)c, (void)arg;
+    memcpy(sink, d, len < sizeof sink ? len : sizeof sink);
+}
+static const struct tcp_callbacks zc_app = { .accepted = on_accepted, .recv_bufs = on_recv_bufs };
+static const struct tcp_callbacks copy_app = { .accepted = on_accepted, .recv = on_recv };
+
+/* The frame as a device with merged receive buffers hands it over: a chain cut where cut says. */
+static struct netbuf *frame_of(const uint8_t *data, size_t len, uint8_t cut)
+{
+    struct netbuf *f = netbuf_alloc(), *last = f;
+    size_t first = cut & 2 ? (size_t)54 + cut : len;
+    size_t n = len < netbuf_room(f) ? len : netbuf_room(f);
+    n = n < first ? n : first;
+    memcpy(f->data, data, n);
+    f->len = (uint32_t)n;
+    for (size_t done = n; done < len;) {
+        struct netbuf *b = netbuf_alloc_frag();
+        size_t k = len - done < netbuf_room(b) ? len - done : netbuf_room(b);
+        memcpy(b->data, data + done, k);
+        b->len = (uint32_t)k;
+        last->frag = b;
+        last = b;
+        done += k;
+    }
+    return f;
+}
+
 /* Most random frames die at a checksum; fixing some lets the fuzzer reach the layers behind it. */
 static void fix_checksums(uint8_t *f, size_t len)
 {
@@ -77,6 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 2; i++) {
         net_stack_init(&stacks[i], &env, (unsigned)i, mac, &cfg);
         udp_bind(&stacks[i], 7, on_udp, 0);
+        tcp_listen(&stacks[i], 80, &zc_app, 0);
+        tcp_listen(&stacks[i], 81, &copy_app, 0);
     }
     /* Input: records of [len_hi len_lo time_step frame...]. */
     while (size >= 3) {
@@ -85,13 +142,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data += 3, size -= 3;
         if (len > size)
             len = size;
-        struct netbuf *f = netbuf_alloc();
-        size_t room = netbuf_room(f);
-        memcpy(f->data, data, len < room ? len : room);
-        f->len = (uint32_t)(len < room ? len : room);
-        f->flags = len & 1 ? NETBUF_CSUM_VALID : 0;
+        uint8_t copy[2000];
+        memcpy(copy, data, len);
         if (data[-1] & 1)
-            fix_checksums(f->data, f->len);
+            fix_checksums(copy, len);
+        struct netbuf *f = frame_of(copy, len, data[-1]);
+        f->flags = len & 1 ? NETBUF_CSUM_VALID : 0;
         net_input(&stacks[len % 2], f);
         net_tick(&stacks[0]);
         data += len, size -= len;
@@ -102,5 +158,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ip_reass_clear(&stacks[i].reass);
         tcp_fini(&stacks[i]);
     }
+    keep(0);
     return 0;
 }

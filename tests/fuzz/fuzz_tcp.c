@@ -76,14 +76,68 @@ static void on_closed(struct tcp_conn *c, void *arg, enum tcp_close_reason why)
 }
 static const struct tcp_callbacks cb = { .accepted = on_accepted, .recv = on_recv, .closed = on_closed };
 
-static void inject(uint8_t *l4, size_t len)
+/* Zero-copy mode (odd-length inputs): the app echoes each chain and keeps it until the next one comes, so
+   buffers outlive their segments; segments arrive in receive buffers, some as chains. */
+static bool zc_mode;
+static struct netbuf *kept;
+static void on_recv_bufs(struct tcp_conn *c, void *arg, struct netbuf *b, size_t len)
+{
+    (void)arg;
+    size_t n = 0;
+    for (struct netbuf *p = b; p; p = p->frag) {
+        if (p->len && (p->data < netbuf_base(p) || p->data + p->len > (uint8_t *)p + NETBUF_SIZE))
+            abort();
+        n += p->len;
+        tcp_send(c, p->data, p->len);
+    }
+    if (n != len)
+        abort();
+    netbuf_free(kept);
+    kept = b;
+    if (!b)
+        tcp_close(c);
+}
+static const struct tcp_callbacks zc_cb = { .accepted = on_accepted, .recv_bufs = on_recv_bufs, .closed = on_closed };
+
+/* l4 in a receive buffer, or (split) in a chain whose first buffer ends split bytes past the header. */
+static struct netbuf *receive_buffer(const uint8_t *l4, size_t len, size_t split)
+{
+    struct netbuf *f = netbuf_alloc(), *last = f;
+    size_t doff = (size_t)(l4[12] >> 4) * 4;
+    size_t first = (doff > TCP_HLEN ? doff : TCP_HLEN) + split;   /* IP guarantees the header in the first */
+    first = first < netbuf_room(f) ? first : netbuf_room(f);
+    f->len = (uint32_t)(len < first ? len : first);
+    memcpy(f->data, l4, f->len);
+    for (size_t done = f->len; done < len;) {
+        struct netbuf *b = netbuf_alloc_frag();
+        b->len = (uint32_t)(len - done < 700 ? len - done : 700);
+        memcpy(b->data, l4 + done, b->len);
+        last->frag = b;
+        last = b;
+        done += b->len;
+    }
+    return f;
+}
+
+static void inject_split(uint8_t *l4, size_t len, size_t split)
 {
     wr16(l4 + 16, 0);
     wr16(l4 + 16, csum_finish(csum_add(csum_pseudo(REMOTE, LOCAL, IPPROTO_TCP, (uint32_t)len), l4, len)));
     uint8_t iph[20] = { 0x45 };
     struct ip_info ip = { .src = REMOTE, .dst = LOCAL, .proto = IPPROTO_TCP, .hdr = iph, .hdr_len = 20 };
-    tcp_input(&ns, &ip, l4, len);
+    if (!zc_mode) {
+        tcp_input(&ns, &ip, l4, len);
+        return;
+    }
+    struct netbuf *f = receive_buffer(l4, len, split);
+    ip.frame = &f;
+    ip.chained = f->frag != 0;
+    ip.csum_flags = NETBUF_CSUM_VALID;    /* as a device that checked it (a chained frame needs that) */
+    tcp_input(&ns, &ip, f->data, len);
+    netbuf_free(f);
 }
+
+static void inject(uint8_t *l4, size_t len) { inject_split(l4, len, 2048); }
 
 static void advance(uint64_t dt)
 {
@@ -114,7 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct arp_update u = { .ip = REMOTE, .mac = { 0x52, 0x54, 0, 0, 0, 2 }, .create = true };
     arp_learn_remote(&ns, &u);
     tcp_set_limits(&ns, 8, 4);
-    tcp_listen(&ns, 80, &cb, 0);
+    zc_mode = size & 1;
+    tcp_listen(&ns, 80, zc_mode ? &zc_cb : &cb, 0);
     establish();
     /* Records: [op, time step, len, bytes...]. */
     static uint8_t payload[255 * 64];
@@ -142,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if ((l4[12] >> 4) * 4u > len)
                 l4[12] = 0x50;
-            inject(l4, len);
+            inject_split(l4, len, op & 32 ? (size_t)(op >> 6) * 300 : 2048);
             break;
         }
         case 3:
@@ -152,6 +207,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4:
             if (conn && (op & 0x80))
                 tcp_close(conn);
+            else if (conn)
+                (op & 0x40 ? tcp_recv_pause : tcp_recv_resume)(conn);
             break;
         case 5:
             if (conn && (op & 0xC0) == 0xC0)
@@ -168,6 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     advance(200ULL * 1000000000ULL);  /* timers run out: retransmissions give up, TIME-WAIT ends */
     tcp_fini(&ns);
+    netbuf_free(kept);
+    kept = 0;
     for (unsigned k = 0; k < ARP_CACHE_SIZE; k++)
         drop_pending(&ns, &ns.arp[k]);
     ip_reass_clear(&ns.reass);

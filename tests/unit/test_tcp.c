@@ -52,6 +52,12 @@
  *   stat NAME N            a tcp_stats counter has value N
  *   close_in_recv          the app calls tcp_close from its next FIN callback
  *   abort_in_recv          the app calls tcp_abort from its next recv callback
+ *   zero_copy on|off       later listen/connect use recv_bufs (zero-copy receive) instead of recv, and
+ *                          injected segments arrive in a receive buffer the stack may hand to the app;
+ *                          the app keeps every chain until "release" (frees them all)
+ *   pause | resume         tcp_recv_pause / tcp_recv_resume on the current connection
+ *   info NAME VALUE        a field of tcp_get_info() on the current connection ("info state ESTABLISHED",
+ *                          "info bytes_received 1000", counters such as segs_in, retransmits)
  *   keepalive IDLE INTVL   tcp_set_keepalive (seconds)
  *   listen PORT cubic      as listen, with tcp_listen_set_cc(TCP_CC_CUBIC); "connect PORT cubic" likewise
  *   cc CWND SSTHRESH       the current connection's cwnd and ssthresh are these (bytes; "-" skips one)
@@ -236,35 +242,83 @@ static void app_connected(struct tcp_conn *c, void *arg)
     event("connected");
 }
 
-static void app_recv(struct tcp_conn *c, void *arg, const uint8_t *d, size_t len)
+/* Data the app got: checked against the pattern; consecutive data callbacks add up to one event. */
+static void app_data(const uint8_t *d, size_t len)
 {
-    (void)arg;
-    if (len == 0) {
-        event("recv fin");
-        if (close_in_recv) {
-            close_in_recv = false;
-            tcp_close(c);
-        }
-        return;
-    }
-    if (abort_in_recv) {
-        abort_in_recv = false;
-        event("recv %u", (unsigned)len);
-        tcp_abort(c);             /* the stack must not touch c after this */
-        return;
-    }
     for (size_t i = 0; i < len; i++)
         if (d[i] != pattern(rx_off + (uint32_t)i)) {
             fail("received byte %u is wrong", (unsigned)(rx_off + i));
             break;
         }
     rx_off += (uint32_t)len;
+}
+
+static void data_event(size_t len)
+{
     unsigned prev;
     if (nevents && sscanf(events[nevents - 1], "recv %u", &prev) == 1) {
         snprintf(events[nevents - 1], sizeof events[0], "recv %u", prev + (unsigned)len);
         return;
     }
     event("recv %u", (unsigned)len);
+}
+
+/* FIN or abort_in_recv handled; false when the call carries data to check. */
+static bool app_recv_special(struct tcp_conn *c, size_t len)
+{
+    if (len == 0) {
+        event("recv fin");
+        if (close_in_recv) {
+            close_in_recv = false;
+            tcp_close(c);
+        }
+        return true;
+    }
+    if (abort_in_recv) {
+        abort_in_recv = false;
+        event("recv %u", (unsigned)len);
+        tcp_abort(c);             /* the stack must not touch c after this */
+        return true;
+    }
+    return false;
+}
+
+static void app_recv(struct tcp_conn *c, void *arg, const uint8_t *d, size_t len)
+{
+    (void)arg;
+    if (app_recv_special(c, len))
+        return;
+    app_data(d, len);
+    data_event(len);
+}
+
+/* Zero-copy receive: the app keeps every chain until "release". */
+static struct netbuf *app_bufs[256];
+static unsigned napp_bufs;
+
+static void release_bufs(void)
+{
+    while (napp_bufs)
+        netbuf_free(app_bufs[--napp_bufs]);
+}
+
+static void app_recv_bufs(struct tcp_conn *c, void *arg, struct netbuf *bufs, size_t len)
+{
+    (void)arg;
+    size_t total = 0;
+    for (const struct netbuf *b = bufs; b; b = b->frag) {
+        app_data(b->data, b->len);
+        total += b->len;
+    }
+    if (total != len)
+        fail("recv_bufs: chain holds %zu bytes, len says %zu", total, len);
+    if (bufs && napp_bufs < sizeof app_bufs / sizeof app_bufs[0])
+        app_bufs[napp_bufs++] = bufs;
+    else
+        netbuf_free(bufs);
+    if (app_recv_special(c, len))
+        return;
+    data_event(len);
 }
 
 static void app_writable(struct tcp_conn *c, void *arg) { (void)c, (void)arg; event("writable"); }
@@ -282,6 +336,12 @@ static const struct tcp_callbacks app_cb = {
     .accepted = app_accepted, .connected = app_connected, .recv = app_recv, .writable = app_writable,
     .closed = app_closed,
 };
+static const struct tcp_callbacks app_zc_cb = {
+    .accepted = app_accepted, .connected = app_connected, .recv_bufs = app_recv_bufs, .writable = app_writable,
+    .closed = app_closed,
+};
+static bool zero_copy;
+static const struct tcp_callbacks *app_callbacks(void) { return zero_copy ? &app_zc_cb : &app_cb; }
 
 /* --- segments --- */
 
@@ -460,6 +520,17 @@ static void inject(const struct seg *g)
     uint8_t iph[20] = { 0x45, g->ecn };
     struct ip_info ip = { .src = REMOTE_IP, .dst = LOCAL_IP, .proto = IPPROTO_TCP, .ttl = 64, .tos = g->ecn,
                           .hdr = iph, .hdr_len = 20 };
+    /* In zero-copy mode the segment lies in a receive buffer, as a device hands it over. */
+    struct netbuf *frame = 0;
+    if (zero_copy && (frame = netbuf_alloc()) && len <= netbuf_room(frame)) {
+        memcpy(frame->data, l4, len);
+        frame->len = len;
+        ip.frame = &frame;
+        tcp_input(&ns, &ip, frame->data, len);
+        netbuf_free(frame);       /* NULL when the stack handed it to the app */
+        return;
+    }
+    netbuf_free(frame);
     tcp_input(&ns, &ip, l4, len);
 }
 
@@ -591,7 +662,7 @@ static const uint64_t *stat_field(const char *name)
         F(segs_in), F(segs_out), F(retransmits), F(bad_checksum), F(bad_header), F(rst_in), F(rst_out),
         F(challenge_acks), F(listen_overflows), F(conns_opened), F(conns_closed), F(out_of_order), F(dup_acks),
         F(fast_retransmits), F(timeouts), F(time_wait), F(syn_cookies_sent), F(syn_cookies_ok),
-        F(paws_rejected), F(ecn_ce_in), F(ecn_reductions),
+        F(paws_rejected), F(ecn_ce_in), F(ecn_reductions), F(rcv_zero_copy), F(rcv_copied),
 #undef F
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
@@ -640,6 +711,37 @@ static void check_cc(const char *args)
             fail("%s is %u, expected %s", i ? "ssthresh" : "cwnd", got[i], w[i]);
 }
 
+/* "info NAME VALUE": a field of tcp_get_info() for the current connection. */
+static void check_info(const char *args)
+{
+    char name[32], want[32];
+    if (sscanf(args, "%31s %31s", name, want) != 2 || !cur) {
+        fail("info: needs NAME VALUE and a connection");
+        return;
+    }
+    struct tcp_conn_info in;
+    tcp_get_info(cur, &in);
+    if (!strcmp(name, "state")) {
+        if (strcmp(in.state, want))
+            fail("state is %s, expected %s", in.state, want);
+        return;
+    }
+    const struct { const char *n; uint64_t v; } f[] = {
+        { "bytes_received", in.bytes_received }, { "bytes_acked", in.bytes_acked }, { "segs_in", in.ctr.segs_in },
+        { "segs_out", in.ctr.segs_out }, { "retransmits", in.ctr.retransmits }, { "out_of_order", in.ctr.out_of_order },
+        { "rcv_zero_copy", in.ctr.rcv_zero_copy }, { "rcv_held", in.rcv_held }, { "mss", in.mss },
+        { "snd_wscale", in.snd_wscale }, { "rcv_wscale", in.rcv_wscale }, { "sack", in.sack },
+        { "timestamps", in.timestamps },
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!strcmp(f[i].n, name)) {
+            if (f[i].v != strtoull(want, 0, 10))
+                fail("info %s is %llu, expected %s", name, (unsigned long long)f[i].v, want);
+            return;
+        }
+    fail("info: no field %s", name);
+}
+
 static void command(char *s)
 {
     unsigned a, b;
@@ -647,14 +749,14 @@ static void command(char *s)
     char word[32];
     if (sscanf(s, "listen %u", &a) == 1) {
         lport = (uint16_t)a;
-        if (tcp_listen(&ns, lport, &app_cb, 0))
+        if (tcp_listen(&ns, lport, app_callbacks(), 0))
             fail("tcp_listen failed");
         else if (strstr(s, " cubic") && tcp_listen_set_cc(&ns, lport, TCP_CC_CUBIC))
             fail("tcp_listen_set_cc failed");
     } else if (sscanf(s, "connect %u", &a) == 1) {
         rport = (uint16_t)a;
         rx_off = tx_off = 0;
-        cur = tcp_connect(&ns, REMOTE_IP, rport, &app_cb, 0);
+        cur = tcp_connect(&ns, REMOTE_IP, rport, app_callbacks(), 0);
         if (!cur)
             fail("tcp_connect failed");
         else if (strstr(s, " cubic") && tcp_set_cc(cur, TCP_CC_CUBIC))
@@ -698,6 +800,19 @@ static void command(char *s)
             fail("counter %s is %llu, expected %u", word, (unsigned long long)*v, a);
     } else if (sscanf(s, "keepalive %lf %lf", &x, &y) == 2 && cur) {
         tcp_set_keepalive(cur, true, (uint64_t)(x * 1e9), (uint64_t)(y * 1e9));
+    } else if (sscanf(s, "zero_copy %31s", word) == 1) {
+        zero_copy = !strcmp(word, "on");
+    } else if (!strcmp(s, "pause") || !strcmp(s, "resume")) {
+        if (!cur)
+            fail("%s: no connection", s);
+        else if (s[0] == 'p')
+            tcp_recv_pause(cur);
+        else
+            tcp_recv_resume(cur);
+    } else if (!strncmp(s, "info ", 5)) {
+        check_info(s + 5);
+    } else if (!strcmp(s, "release")) {
+        release_bufs();
     } else if (!strcmp(s, "abort_in_recv")) {
         abort_in_recv = true;
     } else if (!strcmp(s, "close_in_recv")) {
@@ -718,7 +833,7 @@ static void setup(void)
     lport = 0;
     rport = 40000;
     rx_off = tx_off = 0;
-    close_in_recv = abort_in_recv = false;
+    close_in_recv = abort_in_recv = zero_copy = false;
     script_failed = 0;
     random_seed = 1;
     net_stack_init(&ns, &env, 0, mac, &cfg);
@@ -727,6 +842,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    release_bufs();
     tcp_fini(&ns);
     for (unsigned k = 0; k < ARP_CACHE_SIZE; k++)
         drop_pending(&ns, &ns.arp[k]);
