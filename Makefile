@@ -32,7 +32,8 @@ KERNEL_CFLAGS := $(COMMON_CFLAGS) -mgeneral-regs-only
 # Applications may use SSE/AVX freely.
 APP_CFLAGS    := $(COMMON_CFLAGS)
 
-KERNEL_C   := $(wildcard arch/x86_64/*.c kernel/*.c drivers/*.c drivers/virtio/*.c net/*.c) runtime/shoal_kernel.c runtime/shoal_tcp.c
+KERNEL_C   := $(wildcard arch/x86_64/*.c kernel/*.c drivers/*.c drivers/virtio/*.c net/*.c) runtime/shoal_kernel.c runtime/shoal_tcp.c \
+              runtime/shoal_frame.c
 KERNEL_S   := $(wildcard boot/*.S arch/x86_64/*.S)
 KERNEL_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_C) $(KERNEL_S))
 APPS       := $(notdir $(patsubst %/,%,$(wildcard apps/*/)))
@@ -74,11 +75,15 @@ run: $(BUILD)/$(IMAGE).elf
 # The same app as an ordinary Linux program (runtime/linux/: one pinned thread per core, SO_REUSEPORT).
 #   make linux APP=echo  ->  $(BUILD)/linux/echo; run it directly, e.g. SHOAL_SHARDS=4 build/linux/echo -p 7007
 LINUX_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread
-LINUX_SRC     = $(wildcard apps/$(APP)/*.c) $(wildcard runtime/linux/*.c) kernel/timer_wheel.c drivers/blkdev.c
-.PHONY: linux
+# The runtime's sources for a Linux program (tests that build their own programs print them with linux-runtime-src).
+LINUX_RT_SRC := $(wildcard runtime/linux/*.c) kernel/timer_wheel.c drivers/blkdev.c drivers/netbuf.c runtime/shoal_frame.c
+LINUX_SRC     = $(wildcard apps/$(APP)/*.c) $(LINUX_RT_SRC)
+.PHONY: linux linux-runtime-src
+linux-runtime-src:
+	@echo $(LINUX_RT_SRC)
 linux: $(BUILD)/linux/$(APP)
 $(BUILD)/linux/$(APP): $(LINUX_SRC) $(wildcard apps/$(APP)/*.h runtime/linux/*.h) runtime/shoal.h \
-		kernel/task.h kernel/timer_wheel.h net/tcp.h Makefile
+		kernel/task.h kernel/timer_wheel.h net/tcp.h drivers/netdev.h Makefile
 	@test -n "$(wildcard apps/$(APP)/*.c)" || { echo "no app apps/$(APP)"; exit 1; }
 	@mkdir -p $(dir $@)
 	$(CC) $(LINUX_CFLAGS) $(LINUX_SRC) -o $@

@@ -102,6 +102,9 @@ void shoal_frame_set_len(struct netbuf *frame, uint32_t len);   /* at most shoal
 uint32_t shoal_frame_room(const struct netbuf *frame);
 struct netbuf *shoal_frame_next(struct netbuf *frame);         /* next buffer of the frame, or NULL */
 unsigned shoal_frame_queue(const struct netbuf *frame);          /* queue it arrived on */
+void shoal_frame_pull(struct netbuf *frame, uint32_t n);        /* drop n bytes from the buffer's front */
+struct netbuf *shoal_frame_split(struct netbuf *frame);        /* detach and return the buffers after it */
+void shoal_frame_join(struct netbuf *frame, struct netbuf *more); /* append the chain more at the end */
 
 /*
  * IPv4 and UDP. Addresses are host-order integers (10.0.0.1 is 0x0A000001).
@@ -133,7 +136,10 @@ bool shoal_udp_send(uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, const
  * connections are spread over shards by flow hash, and each runs its
  * callbacks on its own shard. See net/tcp.h for the callback contract:
  * recv data is valid during the call; len 0 means the peer finished
- * sending; closed() is the last call for a connection.
+ * sending; closed() is the last call for a connection. An app that sets
+ * recv_bufs instead gets its data as frames it owns (zero-copy receive on
+ * Shoal's stack): read them with shoal_frame_data/len/next, release them
+ * with shoal_frame_free whenever it is done, on any shard.
  */
 #include "../net/tcp.h"
 typedef struct tcp_conn shoal_tcp_conn;
@@ -153,6 +159,10 @@ void shoal_tcp_set_nodelay(shoal_tcp_conn *c, bool on);
 void shoal_tcp_recv_pause(shoal_tcp_conn *c);
 void shoal_tcp_recv_resume(shoal_tcp_conn *c);
 void shoal_tcp_peer(const shoal_tcp_conn *c, uint32_t *ip, uint16_t *port);
+/* A connection's state and counters, like Linux's TCP_INFO (a backend fills what it knows, 0 elsewhere). */
+void shoal_tcp_info(const shoal_tcp_conn *c, struct tcp_conn_info *out);
+/* A shard's TCP counters (Shoal's stack); false where there are none of ours (Linux, lwIP). */
+bool shoal_tcp_stats(unsigned shard, struct tcp_stats *out);
 
 /* Power off the VM with this exit status (from any shard). */
 __attribute__((noreturn)) void shoal_exit(int status);

@@ -93,20 +93,6 @@ void shoal_l2_stats(unsigned shard, struct shoal_l2_stats *out)
                                     s.tx_forwarded, s.rx_no_handler, s.tx_dropped };
 }
 
-struct netbuf *shoal_frame_alloc(void) { return netbuf_alloc(); }
-void shoal_frame_free(struct netbuf *f) { netbuf_free(f); }
-uint8_t *shoal_frame_data(struct netbuf *f) { return f->data; }
-uint32_t shoal_frame_len(const struct netbuf *f) { return f->len; }
-uint32_t shoal_frame_room(const struct netbuf *f) { return netbuf_room(f); }
-struct netbuf *shoal_frame_next(struct netbuf *f) { return f->frag; }
-unsigned shoal_frame_queue(const struct netbuf *f) { return f->queue; }
-
-void shoal_frame_set_len(struct netbuf *f, uint32_t len)
-{
-    uint32_t room = netbuf_room(f);
-    f->len = len < room ? len : room;
-}
-
 /* ---- Block devices: struct shoal_blk_req carries a struct blk_req in _kernel. ---- */
 #include "../drivers/blkdev.h"
 
@@ -210,6 +196,16 @@ bool shoal_net_stats(unsigned shard, struct shoal_net_stats *out)
         .arp_bad = s->arp_bad, .arp_tx = s->arp_tx, .rx_bad_eth = s->rx_bad_eth, .proto_unknown = s->proto_unknown,
         .tcp_rx = s->tcp_rx, .no_memory = s->no_memory,
     };
+    return true;
+}
+
+/* Read from another shard without a message: counters only grow, a torn read is a moment's error. */
+bool shoal_tcp_stats(unsigned shard, struct tcp_stats *out)
+{
+    struct netif_shard *n = shard < cpu_total ? cpu_table[shard]->netif : 0;
+    if (!n || !n->stack || !n->stack->tcp)
+        return false;
+    *out = *tcp_get_stats(n->stack);
     return true;
 }
 

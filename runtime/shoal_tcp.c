@@ -33,3 +33,4 @@ void shoal_tcp_set_nodelay(shoal_tcp_conn *c, bool on) { tcp_set_nodelay(c, on);
 void shoal_tcp_recv_pause(shoal_tcp_conn *c) { tcp_recv_pause(c); }
 void shoal_tcp_recv_resume(shoal_tcp_conn *c) { tcp_recv_resume(c); }
 void shoal_tcp_peer(const shoal_tcp_conn *c, uint32_t *ip, uint16_t *port) { tcp_peer(c, ip, port); }
+void shoal_tcp_info(const shoal_tcp_conn *c, struct tcp_conn_info *out) { tcp_get_info(c, out); }

@@ -14,54 +14,51 @@ struct echo_config {
 };
 
 /*
- * A TCP connection's bytes that the send buffer could not take yet wait
- * here, in order, until writable(). Past ECHO_PAUSE_AT the connection stops
- * taking data, so a peer that sends without reading is held back by TCP's
- * window instead of by our memory; below ECHO_RESUME_AT it takes data again.
+ * TCP data arrives as frames the app owns (zero-copy receive): each is
+ * sent back from where it lies, and what the send buffer could not take
+ * yet waits as those same frames, in order, until writable(). Past
+ * ECHO_PAUSE_AT waiting bytes the connection stops taking data, so a peer
+ * that sends without reading is held back by TCP's window instead of by
+ * our memory; below ECHO_RESUME_AT it takes data again.
  */
 #define ECHO_PAUSE_AT   (256u << 10)
 #define ECHO_RESUME_AT  (64u << 10)
 #define ECHO_BACKLOG_MAX (4u << 20)
 
 struct echo_conn {
-    uint8_t *pending;
-    size_t len, cap;
+    struct netbuf *pending;     /* a chain: the first buffer's data starts at the next byte to echo */
+    size_t len;
     bool peer_done;             /* FIN received: close once everything is echoed */
     bool paused;
 };
 
-static bool keep(struct echo_conn *e, const uint8_t *data, size_t len)
+/* Sends what waits, buffer by buffer, until the send buffer is full; echoed buffers are released. */
+static void send_pending(shoal_tcp_conn *c, struct echo_conn *e)
 {
-    if (e->len + len > ECHO_BACKLOG_MAX)
-        return false;
-    if (e->len + len > e->cap) {
-        size_t cap = e->cap ? e->cap : 16384;
-        while (cap < e->len + len)
-            cap *= 2;
-        uint8_t *p = realloc(e->pending, cap);
-        if (!p)
-            return false;
-        e->pending = p;
-        e->cap = cap;
+    while (e->pending) {
+        struct netbuf *b = e->pending;
+        uint32_t blen = shoal_frame_len(b);
+        size_t n = blen ? shoal_tcp_send(c, shoal_frame_data(b), blen) : 0;
+        e->len -= n;
+        if (n < blen) {
+            shoal_frame_pull(b, (uint32_t)n);
+            return;
+        }
+        e->pending = shoal_frame_split(b);
+        shoal_frame_free(b);
     }
-    memcpy(e->pending + e->len, data, len);
-    e->len += len;
-    return true;
 }
 
 static void flush(shoal_tcp_conn *c, struct echo_conn *e)
 {
-    size_t n = e->len ? shoal_tcp_send(c, e->pending, e->len) : 0;
-    if (n)
-        memmove(e->pending, e->pending + n, e->len - n);
-    e->len -= n;
+    send_pending(c, e);
     if (e->len == 0 && e->peer_done) {
         shoal_tcp_close(c);
         return;
     }
     if (e->paused && e->len < ECHO_RESUME_AT) {
         e->paused = false;
-        shoal_tcp_recv_resume(c);   /* may call tcp_recv, and so flush, again */
+        shoal_tcp_recv_resume(c);   /* may call tcp_recv_bufs, and so flush, again */
     }
 }
 
@@ -77,19 +74,25 @@ static void tcp_accepted(shoal_tcp_conn *c, void *arg)
     shoal_tcp_set_nodelay(c, true);
 }
 
-static void tcp_recv(shoal_tcp_conn *c, void *arg, const uint8_t *data, size_t len)
+static void tcp_recv_bufs(shoal_tcp_conn *c, void *arg, struct netbuf *bufs, size_t len)
 {
     struct echo_conn *e = arg;
-    if (len == 0) {
+    if (!bufs) {
         e->peer_done = true;
         flush(c, e);
         return;
     }
-    size_t n = e->len ? 0 : shoal_tcp_send(c, data, len);
-    if (n < len && !keep(e, data + n, len - n)) {
+    if (e->len + len > ECHO_BACKLOG_MAX) {
+        shoal_frame_free(bufs);
         shoal_tcp_abort(c);
         return;
     }
+    if (e->pending)
+        shoal_frame_join(e->pending, bufs);
+    else
+        e->pending = bufs;
+    e->len += len;
+    send_pending(c, e);
     if (!e->paused && e->len > ECHO_PAUSE_AT) {
         e->paused = true;
         shoal_tcp_recv_pause(c);
@@ -104,12 +107,12 @@ static void tcp_closed(shoal_tcp_conn *c, void *arg, enum tcp_close_reason why)
     struct echo_conn *e = arg;
     if (!e)
         return;
-    free(e->pending);
+    shoal_frame_free(e->pending);
     free(e);
 }
 
 static const struct tcp_callbacks echo_tcp = {
-    .accepted = tcp_accepted, .recv = tcp_recv, .writable = tcp_writable, .closed = tcp_closed,
+    .accepted = tcp_accepted, .recv_bufs = tcp_recv_bufs, .writable = tcp_writable, .closed = tcp_closed,
 };
 
 static void echo(void *arg, uint32_t src, uint16_t sport, uint16_t dport, const uint8_t *data, size_t len)
@@ -122,26 +125,58 @@ static void echo(void *arg, uint32_t src, uint16_t sport, uint16_t dport, const 
     X(ip_fragments) X(ip_reassembled) X(icmp_rx) X(icmp_bad) X(icmp_echo_replied) X(icmp_errors_sent) \
     X(udp_rx) X(udp_bad) X(udp_no_port) X(udp_tx) X(arp_rx) X(arp_bad) X(arp_tx) X(proto_unknown) X(tcp_rx) X(no_memory)
 
+#define TCP_COUNTERS(X) X(segs_in) X(segs_out) X(retransmits) X(bad_checksum) X(bad_header) X(rst_in) X(rst_out) \
+    X(challenge_acks) X(syn_cookies_sent) X(syn_cookies_ok) X(conns_opened) X(conns_closed) X(out_of_order) X(rcv_zero_copy) X(rcv_copied) \
+    X(ecn_ce_in) X(ecn_reductions)
+
+/* One "name value" line at text[*n], never past cap (a full buffer keeps what fits). */
+static void line(char *text, size_t cap, size_t *n, const char *prefix, const char *name, uint64_t v)
+{
+    if (*n + 1 >= cap)
+        return;
+    int k = snprintf(text + *n, cap - *n, "%s%s %lu\n", prefix, name, (unsigned long)v);
+    *n = k < 0 ? *n : *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
+/* The stack's counters summed over shards as "name value" lines (TCP's with a tcp_ prefix); bytes written. */
+static size_t format_stats(char *text, size_t cap)
+{
+    struct shoal_net_stats sum = { 0 }, one;
+    struct tcp_stats tsum = { 0 }, tone;
+    for (unsigned s = 0; s < shard_count(); s++) {
+#define ADD(f) sum.f += one.f;
+        if (shoal_net_stats(s, &one)) {
+            COUNTERS(ADD)
+        }
+#undef ADD
+#define ADD(f) tsum.f += tone.f;
+        if (shoal_tcp_stats(s, &tone)) {
+            TCP_COUNTERS(ADD)
+        }
+#undef ADD
+    }
+    size_t n = 0;
+#define PRINT(f) line(text, cap, &n, "", #f, sum.f);
+    COUNTERS(PRINT)
+#undef PRINT
+#define PRINT(f) line(text, cap, &n, "tcp_", #f, tsum.f);
+    TCP_COUNTERS(PRINT)
+#undef PRINT
+    for (unsigned s = 0; s < shard_count(); s++) {
+        char name[32];
+        snprintf(name, sizeof name, "shard%u_udp_rx", s);
+        if (shoal_net_stats(s, &one))
+            line(text, cap, &n, "", name, one.udp_rx);
+    }
+    return n;
+}
+
 static void stats(void *arg, uint32_t src, uint16_t sport, uint16_t dport, const uint8_t *data, size_t len)
 {
     (void)arg, (void)data, (void)len;
-    struct shoal_net_stats sum = { 0 }, one;
-    for (unsigned s = 0; s < shard_count(); s++) {
-        if (!shoal_net_stats(s, &one))
-            continue;
-#define ADD(f) sum.f += one.f;
-        COUNTERS(ADD)
-#undef ADD
-    }
-    char text[2048];
-    int n = 0;
-#define PRINT(f) n += snprintf(text + n, sizeof text - (size_t)n, "%s %lu\n", #f, (unsigned long)sum.f);
-    COUNTERS(PRINT)
-#undef PRINT
-    for (unsigned s = 0; s < shard_count() && n < (int)sizeof text; s++)
-        if (shoal_net_stats(s, &one))
-            n += snprintf(text + n, sizeof text - (size_t)n, "shard%u_udp_rx %lu\n", s, (unsigned long)one.udp_rx);
-    shoal_udp_send(dport, src, sport, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    char text[3072];
+    size_t n = format_stats(text, sizeof text);
+    shoal_udp_send(dport, src, sport, text, n);
 }
 
 static bool parse_port(const char *s, uint16_t *out)

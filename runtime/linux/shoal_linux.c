@@ -23,6 +23,7 @@
 
 #include "linux_rt.h"
 #include "../../drivers/blkdev.h"
+#include "../../drivers/netdev.h"
 
 #define TIMER_TICK_SHIFT 16                 /* 65.5 us, as in the kernel */
 #define TASK_BUDGET_NS 500000ull            /* as REACTOR_TASK_BUDGET_NS */
@@ -491,41 +492,13 @@ void shoal_l2_set_handler(void (*fn)(struct netbuf *, void *), void *arg) { (voi
 void shoal_l2_set_steering(bool on) { (void)on; }
 bool shoal_l2_send(struct netbuf *frame)
 {
-    (void)frame;    /* no frame can exist: shoal_frame_alloc never returns one */
+    netbuf_free(frame);     /* nowhere to send it: the frame is consumed, as on a device that dropped it */
     return false;
 }
 void shoal_l2_stats(unsigned shard, struct shoal_l2_stats *out)
 {
     (void)shard;
     *out = (struct shoal_l2_stats){ 0 };
-}
-struct netbuf *shoal_frame_alloc(void) { return 0; }
-void shoal_frame_free(struct netbuf *f) { (void)f; }
-uint8_t *shoal_frame_data(struct netbuf *f)
-{
-    (void)f;
-    return 0;
-}
-uint32_t shoal_frame_len(const struct netbuf *f)
-{
-    (void)f;
-    return 0;
-}
-void shoal_frame_set_len(struct netbuf *f, uint32_t len) { (void)f, (void)len; }
-uint32_t shoal_frame_room(const struct netbuf *f)
-{
-    (void)f;
-    return 0;
-}
-struct netbuf *shoal_frame_next(struct netbuf *f)
-{
-    (void)f;
-    return 0;
-}
-unsigned shoal_frame_queue(const struct netbuf *f)
-{
-    (void)f;
-    return 0;
 }
 
 /* ---- block devices: none ---- */

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,11 @@
 #include <unistd.h>
 
 #include "linux_rt.h"
+#include "../../drivers/netdev.h"
 
 #define SEND_CAP (256u << 10)       /* pending bytes per connection beyond the socket's buffer */
 #define SEND_MIN (16u << 10)        /* first allocation of the pending buffer */
+#define LX_RECV_IOV (int)(LX_RECV_BUF / 1900 + 2)  /* netbufs for one read of a recv_bufs app */
 #define READS_PER_EVENT 16          /* reads of LX_RECV_BUF per readable event before the next socket's turn */
 #define ACCEPTS_PER_EVENT 64
 #define DATAGRAMS_PER_EVENT 64
@@ -318,22 +321,85 @@ static void on_writable(struct tcp_conn *c)
 
 /* ---- connections: receiving ---- */
 
+/* A chain of netbufs for one read of up to LX_RECV_BUF bytes, and the iovec over their room. */
+static struct netbuf *read_chain(struct iovec *iov, int *niov)
+{
+    struct netbuf *head = 0, **link = &head;
+    size_t room = 0;
+    *niov = 0;
+    while (room < LX_RECV_BUF && *niov < LX_RECV_IOV) {
+        struct netbuf *b = netbuf_alloc_frag();
+        if (!b)
+            break;
+        iov[*niov] = (struct iovec){ b->data, netbuf_room(b) };
+        room += iov[(*niov)++].iov_len;
+        *link = b;
+        link = &b->frag;
+    }
+    return head;
+}
+
+/* Trims the chain to the n bytes read into it; frees the buffers left empty. */
+static void trim_chain(struct netbuf *head, size_t n)
+{
+    for (struct netbuf *b = head; b; b = b->frag) {
+        b->len = (uint32_t)(n < netbuf_room(b) ? n : netbuf_room(b));
+        n -= b->len;
+        if (!n) {
+            netbuf_free(b->frag);
+            b->frag = 0;
+            return;
+        }
+    }
+}
+
+/* One read, into the shard's buffer for recv apps or straight into netbufs for recv_bufs apps. */
+static ssize_t read_and_deliver(struct tcp_conn *c)
+{
+    if (!c->cb || !c->cb->recv_bufs) {
+        uint8_t *buf = self()->rbuf;
+        ssize_t n = read(c->fd, buf, LX_RECV_BUF);
+        if (n > 0 && c->cb && c->cb->recv)
+            c->cb->recv(c, c->arg, buf, (size_t)n);
+        return n;
+    }
+    struct iovec iov[LX_RECV_IOV];
+    int niov;
+    struct netbuf *bufs = read_chain(iov, &niov);
+    if (!bufs) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ssize_t n = readv(c->fd, iov, niov);
+    if (n <= 0) {
+        netbuf_free(bufs);
+        return n;
+    }
+    trim_chain(bufs, (size_t)n);
+    c->cb->recv_bufs(c, c->arg, bufs, (size_t)n);
+    return n;
+}
+
+static void deliver_eof(struct tcp_conn *c)
+{
+    c->peer_eof = true;
+    if (c->cb && c->cb->recv_bufs)
+        c->cb->recv_bufs(c, c->arg, 0, 0);
+    else if (c->cb && c->cb->recv)
+        c->cb->recv(c, c->arg, 0, 0);
+    if (!c->dead && c->wr_shut)
+        finish(c, TCP_CLOSED_NORMAL);
+}
+
 static void on_readable(struct tcp_conn *c)
 {
-    uint8_t *buf = self()->rbuf;
     for (int i = 0; i < READS_PER_EVENT && !c->dead && !c->paused && !c->peer_eof; i++) {
-        ssize_t n = read(c->fd, buf, LX_RECV_BUF);
+        ssize_t n = read_and_deliver(c);
         if (n > 0) {
-            if (c->cb && c->cb->recv)
-                c->cb->recv(c, c->arg, buf, (size_t)n);
             if ((size_t)n < LX_RECV_BUF)
                 break;
         } else if (n == 0) {
-            c->peer_eof = true;
-            if (c->cb && c->cb->recv)
-                c->cb->recv(c, c->arg, buf, 0);
-            if (!c->dead && c->wr_shut)
-                finish(c, TCP_CLOSED_NORMAL);
+            deliver_eof(c);
             break;
         } else if (errno == EINTR) {
             continue;
@@ -462,6 +528,48 @@ void shoal_tcp_peer(const shoal_tcp_conn *c, uint32_t *ip, uint16_t *port)
         *ip = c->peer_ip;
     if (port)
         *port = c->peer_port;
+}
+
+static const char *linux_state_name(uint8_t st)
+{
+    static const char *const names[] = {
+        [TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN-SENT", [TCP_SYN_RECV] = "SYN-RECEIVED",
+        [TCP_FIN_WAIT1] = "FIN-WAIT-1", [TCP_FIN_WAIT2] = "FIN-WAIT-2", [TCP_TIME_WAIT] = "TIME-WAIT",
+        [TCP_CLOSE] = "CLOSED", [TCP_CLOSE_WAIT] = "CLOSE-WAIT", [TCP_LAST_ACK] = "LAST-ACK",
+        [TCP_LISTEN] = "LISTEN", [TCP_CLOSING] = "CLOSING",
+    };
+    return st < sizeof names / sizeof names[0] && names[st] ? names[st] : "?";
+}
+
+/* Linux's own TCP_INFO, in the runtime's terms (glibc's struct tcp_info stops before the byte and segment counts). */
+void shoal_tcp_info(const shoal_tcp_conn *c, struct tcp_conn_info *out)
+{
+    *out = (struct tcp_conn_info){ .state = "CLOSED", .remote_ip = c->peer_ip, .remote_port = c->peer_port };
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (c->fd < 0 || getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return;
+    out->state = linux_state_name(ti.tcpi_state);
+    out->mss = ti.tcpi_snd_mss;
+    out->cwnd = ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
+    out->ssthresh = ti.tcpi_snd_ssthresh >= 0xFFFF ? UINT32_MAX : ti.tcpi_snd_ssthresh * ti.tcpi_snd_mss;
+    out->rcv_wnd = ti.tcpi_rcv_space;
+    out->unacked = ti.tcpi_unacked * ti.tcpi_snd_mss;
+    out->srtt_us = ti.tcpi_rtt;
+    out->rttvar_us = ti.tcpi_rttvar;
+    out->rto_us = ti.tcpi_rto;
+    out->snd_wscale = ti.tcpi_snd_wscale;
+    out->rcv_wscale = ti.tcpi_rcv_wscale;
+    out->sack = ti.tcpi_options & TCPI_OPT_SACK;
+    out->timestamps = ti.tcpi_options & TCPI_OPT_TIMESTAMPS;
+    out->ecn = ti.tcpi_options & TCPI_OPT_ECN;
+    out->ctr.retransmits = ti.tcpi_total_retrans;
+}
+
+bool shoal_tcp_stats(unsigned shard, struct tcp_stats *out)
+{
+    (void)shard, (void)out;
+    return false;     /* Linux keeps its counters system-wide (/proc/net/snmp), not per shard */
 }
 
 static const char *cc_name(enum tcp_cc_algo algo)

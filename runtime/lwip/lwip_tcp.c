@@ -16,6 +16,7 @@
 #include "lwip_rt.h"
 
 #include "lwip/tcp.h"
+#include "lwip/priv/tcp_priv.h"     /* TCP_SLOW_INTERVAL: the unit of rto, sa and sv */
 
 struct tcp_conn {
     struct tcp_pcb *pcb;            /* NULL once lwIP freed it or we let go */
@@ -138,7 +139,9 @@ static struct pbuf *pop_head(struct pbuf *q)
 static void deliver_fin(struct tcp_conn *c)
 {
     c->fin_delivered = true;
-    if (c->cb->recv)
+    if (c->cb->recv_bufs)
+        c->cb->recv_bufs(c, c->arg, 0, 0);
+    else if (c->cb->recv)
         c->cb->recv(c, c->arg, 0, 0);
     if (c->finished || !c->closing)
         return;
@@ -150,6 +153,45 @@ static void deliver_fin(struct tcp_conn *c)
     finish(c, TCP_CLOSED_NORMAL);
 }
 
+/* A pbuf's bytes copied into a chain of netbufs for a recv_bufs app (lwIP's pbufs stay lwIP's). */
+static struct netbuf *copy_to_bufs(const uint8_t *data, uint32_t len)
+{
+    struct netbuf *head = 0, *last = 0;
+    while (len) {
+        struct netbuf *b = shoal_frame_alloc();
+        if (!b) {
+            shoal_frame_free(head);
+            return 0;
+        }
+        uint32_t n = len < shoal_frame_room(b) ? len : shoal_frame_room(b);
+        memcpy(shoal_frame_data(b), data, n);
+        shoal_frame_set_len(b, n);
+        data += n;
+        len -= n;
+        if (last)
+            shoal_frame_join(last, b);
+        else
+            head = b;
+        last = b;
+    }
+    return head;
+}
+
+/* One held pbuf's bytes to the app; false when a recv_bufs app's buffers cannot be had (retried later). */
+static bool hand_over(struct tcp_conn *c, struct pbuf *q)
+{
+    if (!c->cb->recv_bufs) {
+        if (c->cb->recv)
+            c->cb->recv(c, c->arg, q->payload, q->len);
+        return true;
+    }
+    struct netbuf *bufs = copy_to_bufs(q->payload, q->len);
+    if (!bufs)
+        return false;
+    c->cb->recv_bufs(c, c->arg, bufs, q->len);
+    return true;
+}
+
 /* Hands held data to the app until it pauses, or the connection ends. */
 static void deliver(struct tcp_conn *c)
 {
@@ -159,10 +201,11 @@ static void deliver(struct tcp_conn *c)
     while (!c->finished && !c->paused && c->held) {
         struct pbuf *q = c->held;
         if (q->len) {
+            uint16_t len = q->len;
+            if (!hand_over(c, q))
+                break;            /* out of memory: the pbuf waits for the next arrival */
             if (c->pcb)
-                tcp_recved(c->pcb, q->len);
-            if (c->cb->recv)
-                c->cb->recv(c, c->arg, q->payload, q->len);
+                tcp_recved(c->pcb, len);
             if (c->finished)
                 break;
         }
@@ -465,4 +508,28 @@ void shoal_tcp_peer(const shoal_tcp_conn *c, uint32_t *ip, uint16_t *port)
 {
     *ip = c->peer_ip;
     *port = c->peer_port;
+}
+
+/* What lwIP's pcb tells; lwIP keeps no per-connection counters. */
+void shoal_tcp_info(const shoal_tcp_conn *c, struct tcp_conn_info *out)
+{
+    *out = (struct tcp_conn_info){ .remote_ip = c->peer_ip, .remote_port = c->peer_port };
+    const struct tcp_pcb *pcb = c->pcb;
+    if (!pcb) {
+        out->state = "CLOSED";
+        return;
+    }
+    out->state = tcp_debug_state_str(pcb->state);
+    out->local_port = pcb->local_port;
+    out->mss = pcb->mss;
+    out->cwnd = pcb->cwnd;
+    out->ssthresh = pcb->ssthresh;
+    out->snd_wnd = pcb->snd_wnd;
+    out->rcv_wnd = pcb->rcv_ann_wnd;
+    out->unacked = pcb->snd_nxt - pcb->lastack;
+    /* sa and sv count slow-timer ticks, scaled by 8 and 4 (Jacobson's fixed point). */
+    out->srtt_us = (uint64_t)(pcb->sa >> 3) * TCP_SLOW_INTERVAL * 1000;
+    out->rttvar_us = (uint64_t)(pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000;
+    out->rto_us = (uint64_t)pcb->rto * TCP_SLOW_INTERVAL * 1000;
+    out->ctr.retransmits = pcb->nrtx;
 }

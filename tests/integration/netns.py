@@ -5,6 +5,7 @@ run there too, so no test traffic ever leaves the namespace.
 """
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -48,6 +49,14 @@ class NetNS:
     def run(self, *args, check=True, timeout=120):
         return subprocess.run(ROOT_PREFIX + ["ip", "netns", "exec", self.name, *args], check=check, capture_output=True,
                               text=True, timeout=timeout)
+
+    def echo_stats(self, ip, port):
+        """apps/echo's counters (its -s PORT): one UDP question, a dict of name -> value."""
+        code = ("import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3); "
+                f"s.sendto(b'?',('{ip}',{port})); sys.stdout.write(s.recvfrom(4096)[0].decode())")
+        r = self.run(sys.executable, "-c", code, check=False)
+        assert r.returncode == 0, f"no answer from the stats port: {r.stderr[-300:]}"
+        return {k: int(v) for k, v in re.findall(r"^(\w+) (\d+)$", r.stdout, re.M)}
 
     def net_arg(self):
         return f"tap:{self.tap}" + (f",queues={self.queues}" if self.queues > 1 else "")

@@ -19,11 +19,7 @@ def echo_guest(ns, smp, machine):
     return g
 
 def stats(ns):
-    code = ("import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3); "
-            f"s.sendto(b'?',('{GUEST_IP}',{STATS_PORT})); sys.stdout.write(s.recvfrom(4096)[0].decode())")
-    r = ns.run(sys.executable, "-c", code, check=False)
-    assert r.returncode == 0, f"no answer from the stats port: {r.stderr[-300:]}"
-    return {k: int(v) for k, v in re.findall(r"^(\w+) (\d+)$", r.stdout, re.M)}
+    return ns.echo_stats(GUEST_IP, STATS_PORT)
 
 def ping(ns, *args):
     r = ns.run("ping", "-n", "-W", "3", *args, GUEST_IP, check=False, timeout=90)
