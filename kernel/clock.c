@@ -8,14 +8,14 @@ static uint64_t cyc_mult;     /* cycles per ns, 32.32 fixed point */
 static uint64_t hz;
 static uint64_t wall_base_ns; /* unix ns at TSC 0 */
 
-void clock_init(uint64_t tsc_hz, uint64_t unix_sec, uint64_t tsc_at_rtc)
+void clock_init(uint64_t tsc_hz, uint64_t unix_ns, uint64_t tsc_at_wall)
 {
     hz = tsc_hz;
     ns_mult = (1000000000ULL << 32) / tsc_hz;
     /* In two parts: tsc_hz << 32 would overflow above 4.29 GHz. */
     cyc_mult = ((tsc_hz / 1000000000ULL) << 32) + ((tsc_hz % 1000000000ULL) << 32) / 1000000000ULL;
-    uint64_t since_zero = cycles_to_ns(tsc_at_rtc);
-    wall_base_ns = unix_sec ? unix_sec * 1000000000ULL - since_zero : 0;
+    uint64_t since_zero = cycles_to_ns(tsc_at_wall);
+    wall_base_ns = unix_ns ? unix_ns - since_zero : 0;
 }
 
 uint64_t cycles_to_ns(uint64_t cycles)

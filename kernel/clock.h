@@ -1,8 +1,9 @@
 #ifndef KERNEL_CLOCK_H
 #define KERNEL_CLOCK_H
 #include <stdint.h>
-/* tsc_hz from calibration; unix_sec is the RTC reading taken at TSC value tsc_at_rtc. */
-void clock_init(uint64_t tsc_hz, uint64_t unix_sec, uint64_t tsc_at_rtc);
+/* tsc_hz from calibration; unix_ns is the wall clock (kvmclock or RTC) at TSC value
+   tsc_at_wall, 0 when unknown (wall time then starts at 1970). */
+void clock_init(uint64_t tsc_hz, uint64_t unix_ns, uint64_t tsc_at_wall);
 /* Monotonic nanoseconds since the TSC was zero (VM start under QEMU/KVM). */
 uint64_t now_ns(void);
 uint64_t cycles_to_ns(uint64_t cycles);

@@ -16,6 +16,7 @@
 #include "percpu.h"
 #include "reactor.h"
 #include "smp_call.h"
+#include "string.h"
 #include "app.h"
 #include "../drivers/virtio/virtio.h"
 #include "../net/net_kernel.h"
@@ -26,6 +27,7 @@
 #include "../arch/x86_64/fpu.h"
 #include "../arch/x86_64/fw_cfg.h"
 #include "../arch/x86_64/irq.h"
+#include "../arch/x86_64/kvmclock.h"
 #include "../arch/x86_64/gdt.h"
 #include "../arch/x86_64/mptable.h"
 #include "../arch/x86_64/paging.h"
@@ -60,6 +62,27 @@ static bool ioapics_sequential;
 static const char *phase_name[MAX_PHASES];
 static uint64_t phase_tsc[MAX_PHASES];
 static unsigned phases;
+static const char *exit_after;      /* exit_after=PHASE: stop the boot there (slow accelerators, tests) */
+
+/* The TSC rate the host states (see given_tsc_rate), and where the wall clock came from. */
+#define TSC_KHZ_FW_CFG "opt/shoal/tsc_khz"
+static struct tsc_known tsc_known;
+static struct tsc_calibration cal;
+static uint64_t boot_unix_ns;
+static const char *wall_source;
+
+static void report_phases(void);
+static void report_clock(void);
+
+static void stop_after_phase(const char *name)
+{
+    if (clock_tsc_hz()) {
+        report_clock();
+        report_phases();
+    }
+    klog("shoal: stopping after boot phase %s (exit_after=%s)", name, name);
+    machine_exit(0);
+}
 
 static void phase(const char *name)
 {
@@ -67,12 +90,21 @@ static void phase(const char *name)
         phase_name[phases] = name;
         phase_tsc[phases++] = rdtsc();
     }
+    if (exit_after && strcmp(name, exit_after) == 0)
+        stop_after_phase(name);
 }
 
-static void report_wall_clock(uint64_t ns)
+/* Printed once the boot is timed: each console byte is a trapped port write. */
+static void report_clock(void)
 {
-    klog("shoal: wall clock %lu.%06lu (unix seconds, from the RTC)",
-         (unsigned long)(ns / 1000000000u), (unsigned long)(ns / 1000u % 1000000u));
+    uint64_t unix_ns = boot_unix_ns ? wall_ns() : 0;
+    if (!unix_ns)
+        klog("shoal: no kvmclock and no RTC, wall clock starts at 1970");
+    else
+        klog("shoal: wall clock %lu.%06lu (unix seconds, from %s)", (unsigned long)(unix_ns / 1000000000u),
+             (unsigned long)(unix_ns / 1000u % 1000000u), wall_source);
+    klog("shoal: tsc %lu kHz (%s), lapic timer %lu kHz", (unsigned long)(cal.tsc_hz / 1000), cal.source,
+         (unsigned long)(cal.lapic_hz / 1000));
 }
 
 static void report_phases(void)
@@ -106,6 +138,59 @@ static void parse_command_line(void)
         idle_poll_ns = (v < 3600000000ULL ? v : 3600000000ULL) * 1000;
     if (cmdline_get_u64(&cmd, "task_budget_us", &v))
         task_budget_ns = (v < 3600000000ULL ? v : 3600000000ULL) * 1000;
+    exit_after = cmdline_get(&cmd, "exit_after");
+}
+
+static bool khz_to_hz(uint64_t khz, uint64_t *hz)
+{
+    if (khz > TSC_MAX_HZ / 1000 || !tsc_rate_plausible(khz * 1000))
+        return false;
+    *hz = khz * 1000;
+    return true;
+}
+
+/*
+ * tsc_khz=N on the command line (like Linux's tsc_early_khz), else the
+ * same number in QEMU's fw_cfg file opt/shoal/tsc_khz, which scripts/run.py
+ * adds under TCG (guests there read the host's TSC) without touching the
+ * application's command line. A value that is malformed or out of range is
+ * reported and ignored: the TSC is then calibrated as usual.
+ */
+static void given_tsc_rate(void)
+{
+    const char *opt = cmdline_get(&cmd, "tsc_khz");
+    uint64_t khz;
+    if (opt) {
+        if (cmdline_get_u64(&cmd, "tsc_khz", &khz) && khz_to_hz(khz, &tsc_known.given_hz))
+            tsc_known.given_source = "tsc_khz option";
+        else
+            klog("tsc: tsc_khz=%s ignored (kHz from %lu to %lu), calibrating", opt,
+                 (unsigned long)(TSC_MIN_HZ / 1000), (unsigned long)(TSC_MAX_HZ / 1000));
+        return;
+    }
+    char buf[32];
+    const char *end;
+    if (!fw_cfg_file(TSC_KHZ_FW_CFG, buf, sizeof buf))
+        return;
+    if (cmdline_parse_number(buf, &end, &khz) && (*end == '\0' || *end == '\n') &&
+        khz_to_hz(khz, &tsc_known.given_hz))
+        tsc_known.given_source = "fw_cfg " TSC_KHZ_FW_CFG;
+    else
+        klog("tsc: fw_cfg %s=\"%s\" ignored, calibrating", TSC_KHZ_FW_CFG, buf);
+}
+
+/* Unix time in ns at TSC value *tsc: kvmclock's to the nanosecond, else the RTC's second. */
+static uint64_t read_wall_clock(const struct kvmclock_reading *kvm, uint64_t *tsc)
+{
+    if (kvm->unix_ns) {
+        wall_source = "kvmclock";
+        *tsc = kvm->tsc;
+        return kvm->unix_ns;
+    }
+    wall_source = "the RTC";
+    uint64_t sec = rtc_read_unix();
+    *tsc = rdtsc();
+    return sec * 1000000000ULL;
 }
 
 static void add_cpu(uint32_t apic_id)
@@ -187,11 +272,11 @@ static void wait_for_aps(void)
     }
 }
 
-static void report_boot(const char *cpu_source, const struct tsc_calibration *cal, uint64_t tsc_ready)
+static void report_boot(const char *cpu_source, uint64_t tsc_ready)
 {
-    klog("shoal: booted by %s, %u cpus (%s), %s, tsc %lu kHz (%s)",
+    klog("shoal: booted by %s, %u cpus (%s), %s",
          boot.proto == BOOT_PROTO_PVH ? "PVH" : "Multiboot", cpu_count, cpu_source,
-         lapic_is_x2apic() ? "x2APIC" : "xAPIC", (unsigned long)(cal->tsc_hz / 1000), cal->source);
+         lapic_is_x2apic() ? "x2APIC" : "xAPIC");
     klog("shoal: %lu MiB for shards, image %lu KiB, idle_poll_us=%lu",
          (unsigned long)(memory_total_bytes() >> 20),
          (unsigned long)((__image_end - __image_start) >> 10), (unsigned long)(idle_poll_ns / 1000));
@@ -212,14 +297,18 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
         panic("boot: %s", why);
     parse_command_line();
     lapic_init_cpu();
+    given_tsc_rate();
     phase("early");
-    struct tsc_calibration cal;
-    tsc_calibrate(&cal);
+    struct kvmclock_reading kvm;
+    kvmclock_read(&kvm);
+    tsc_known.kvmclock_hz = kvm.tsc_hz;
+    tsc_calibrate(&cal, &tsc_known);
     phase("calibrate");
-    uint64_t unix_sec = rtc_read_unix();
-    phase("rtc");
-    clock_init(cal.tsc_hz, unix_sec, rdtsc());
+    uint64_t tsc_at_wall;
+    boot_unix_ns = read_wall_clock(&kvm, &tsc_at_wall);
+    clock_init(cal.tsc_hz, boot_unix_ns, tsc_at_wall);
     lapic_timer_set_hz(cal.lapic_hz);
+    phase("wallclock");
     const char *cpu_source = enumerate_cpus();
     shutdown_init(acpi.present ? &acpi : 0);
     phase("cpus");
@@ -250,12 +339,9 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
     paging_seal_trampoline();
     uint64_t tsc_ready = rdtsc();
     phase("aps");
-    report_boot(cpu_source, &cal, tsc_ready);
+    report_boot(cpu_source, tsc_ready);
+    report_clock();
     report_phases();
-    if (!unix_sec)
-        klog("shoal: no RTC, wall clock starts at 1970");
-    else
-        report_wall_clock(wall_ns());
     for (unsigned i = 0; i < cpu_count; i++)
         smp_call(i, start_app_on_shard, 0);
     reactor_run();

@@ -3,7 +3,7 @@
 
     run.py IMAGE [--smp N] [--mem MB] [--machine microvm|pc|q35] [--accel kvm|tcg]
            [--net tap:IFNAME[,queues=N][,mac=M][,rss=on|off]] [--disk FILE[,readonly][,queues=N]]
-           [--initrd FILE] [--timeout S] [-- KERNEL_CMDLINE...]
+           [--initrd FILE] [--tsc-khz auto|off|N] [--timeout S] [-- KERNEL_CMDLINE...]
 
 --net and --disk add virtio devices: virtio-mmio on microvm, virtio-pci
 (modern only) on pc and q35. A tap device must exist already (the tests
@@ -19,6 +19,13 @@ exit status 125; a run that exceeds --timeout gives 124.
 KVM is used only where the CPU has hardware virtualization (vmx or svm in
 /proc/cpuinfo) and /dev/kvm is usable: on machines whose /dev/kvm is a
 software hypervisor, TCG is much faster.
+
+Under TCG the guest reads the host's TSC, so the host's TSC rate
+(scripts/host_tsc.py) is handed to it in the fw_cfg file opt/shoal/tsc_khz
+and Shoal skips its ~10 ms TSC calibration; --tsc-khz off leaves it out
+(the guest calibrates), --tsc-khz N passes N instead. Under KVM the guest
+has kvmclock and nothing is passed. The file, not the command line, so that
+the image's default command line is not replaced.
 """
 import argparse
 import os
@@ -27,6 +34,9 @@ import shutil
 import signal
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from host_tsc import host_tsc_khz  # noqa: E402
 
 EXIT_NO_STATUS = 125
 EXIT_TIMEOUT = 124
@@ -79,8 +89,21 @@ def qemu_command(args, accel):
         cmd += disk_args(spec, i, machine, args.smp)
     if args.cmdline:
         cmd += ["-append", " ".join(args.cmdline)]
+    khz = tsc_khz_for_guest(args.tsc_khz, accel)
+    if khz:
+        cmd += ["-fw_cfg", f"name=opt/shoal/tsc_khz,string={khz}"]
     cmd += args.qemu_arg
     return cmd
+
+def tsc_khz_for_guest(option, accel):
+    """The TSC rate to tell the guest, or None: only TCG guests read the host's TSC unscaled."""
+    if option == "off":
+        return None
+    if option != "auto":
+        if not option.isdigit():
+            sys.exit("run.py: --tsc-khz takes auto, off or a number of kHz")
+        return int(option)
+    return host_tsc_khz() if accel == "tcg" else None
 
 def parse_opts(spec, what):
     """'X,a=1,b' -> ('X', {'a': '1', 'b': ''})"""
@@ -184,6 +207,8 @@ def main():
     ap.add_argument("--disk", action="append", default=[], metavar="FILE[,readonly]",
                     help="virtio-blk on a raw image file (repeatable)")
     ap.add_argument("--initrd", help="initial ramdisk, for booting a Linux guest under the same flags (benchmarks)")
+    ap.add_argument("--tsc-khz", default="auto",
+                    help="TSC rate handed to the guest via fw_cfg: auto (the host's, under TCG only), off, or kHz")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--quiet", action="store_true", help="do not echo the console")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument (repeatable)")

@@ -1,9 +1,12 @@
 /*
- * TSC frequency. CPUID 0x15 and the hypervisor timing leaf are exact and
- * free; QEMU's TCG offers neither, so the fallbacks time the TSC against a
- * PIT channel-2 one-shot or, where there is no PIT (QEMU microvm under TCG),
- * the CMOS RTC's periodic flag. Once the TSC rate is known, the LAPIC timer
- * is measured against the TSC, the same way whatever the source.
+ * TSC frequency. A rate the host states is used first: the tsc_khz option
+ * (or scripts/run.py's fw_cfg file), CPUID 0x15, the hypervisor timing
+ * leaf, kvmclock's scaling factors. They are exact and free. QEMU's TCG
+ * offers none of the CPU ones, so the fallbacks time the TSC against a
+ * PIT channel-2 one-shot or, where there is no PIT (QEMU microvm under
+ * TCG), the CMOS RTC's periodic flag, which costs about 10 ms of boot.
+ * Once the TSC rate is known, the LAPIC timer is measured against the TSC,
+ * the same way whatever the source.
  */
 #include "tsc.h"
 #include "apic.h"
@@ -144,41 +147,82 @@ static uint64_t rtc_period_cycles(void)
 
 static uint64_t tsc_from_rtc(void) { return rtc_period_cycles() * RTC_PERIOD_HZ; }
 
-/* LAPIC timer ticks per second, counted over TSC-timed windows. */
+/*
+ * LAPIC timer ticks per second over short TSC-timed windows. The count runs
+ * down once; each window is the ticks between two reads of it over the TSC
+ * cycles between the reads' return (so the time a trapped access takes
+ * does not skew the rate: a fixed nominal window read 0.5% fast under TCG,
+ * and each access there costs tens of microseconds, so there are few). The
+ * median of three drops a window the host stretched between a read and
+ * its TSC read.
+ */
+#define LAPIC_WINDOWS       3
+#define LAPIC_WINDOWS_PER_S 10000 /* 0.1 ms each */
+
 static uint64_t lapic_against_tsc(uint64_t tsc_hz)
 {
-    uint64_t window = tsc_hz / 4000; /* 0.25 ms */
-    uint32_t best = 0xFFFFFFFFu;
-    for (int i = 0; i < WINDOWS; i++) {
-        lapic_timer_start_count(0xFFFFFFFFu);
-        uint64_t t0 = rdtsc();
+    uint64_t window = tsc_hz / LAPIC_WINDOWS_PER_S, rate[LAPIC_WINDOWS];
+    lapic_timer_start_count(0xFFFFFFFFu);
+    uint32_t c0 = lapic_timer_current();
+    uint64_t t0 = rdtsc();
+    for (int i = 0; i < LAPIC_WINDOWS; i++) {
         while (rdtsc() - t0 < window)
             cpu_relax();
-        uint32_t ticks = 0xFFFFFFFFu - lapic_timer_current();
-        lapic_timer_start_count(0);
-        best = ticks < best ? ticks : best;
+        uint32_t c1 = lapic_timer_current();
+        uint64_t t1 = rdtsc();
+        /* ticks * tsc_hz / elapsed in 64 bits: ticks < 2^32, kHz < 2^25. */
+        uint64_t q = (uint64_t)(c0 - c1) * (tsc_hz / 1000), elapsed = t1 - t0;
+        rate[i] = q / elapsed * 1000 + q % elapsed * 1000 / elapsed;
+        c0 = c1;
+        t0 = t1;
     }
-    return (uint64_t)best * 4000;
+    lapic_timer_start_count(0);
+    return median(rate, LAPIC_WINDOWS);
 }
 
-void tsc_calibrate(struct tsc_calibration *out)
+bool tsc_rate_plausible(uint64_t hz) { return hz >= TSC_MIN_HZ && hz <= TSC_MAX_HZ; }
+
+/* The first source that knows the rate; measuring sources come last. */
+static void find_rate(struct tsc_calibration *out, const struct tsc_known *known)
 {
-    static const struct { const char *name; uint64_t (*measure)(void); } sources[] = {
-        { "cpuid-15h", tsc_from_cpuid15 },
-        { "hypervisor", tsc_from_hypervisor },
-        { "pit", tsc_from_pit },
-        { "rtc", tsc_from_rtc },
-    };
+    if (tsc_rate_plausible(known->given_hz)) {
+        out->tsc_hz = known->given_hz;
+        out->source = known->given_source;
+        return;
+    }
+    uint64_t hz = tsc_from_cpuid15();
+    if (hz) {
+        out->tsc_hz = hz;
+        out->source = "cpuid-15h";
+        return;
+    }
+    if ((hz = tsc_from_hypervisor())) {
+        out->tsc_hz = hz;
+        out->source = "hypervisor";
+        return;
+    }
+    if (tsc_rate_plausible(known->kvmclock_hz)) {
+        out->tsc_hz = known->kvmclock_hz;
+        out->source = "kvmclock";
+        return;
+    }
+    if ((hz = tsc_from_pit())) {
+        out->tsc_hz = hz;
+        out->source = "pit";
+        return;
+    }
+    if ((hz = tsc_from_rtc())) {
+        out->tsc_hz = hz;
+        out->source = "rtc";
+        return;
+    }
     /* No clock to calibrate against: assume 2 GHz and say so on the console. */
     out->tsc_hz = 2000000000u;
     out->source = "guess";
-    for (unsigned i = 0; i < sizeof sources / sizeof sources[0]; i++) {
-        uint64_t hz = sources[i].measure();
-        if (hz) {
-            out->tsc_hz = hz;
-            out->source = sources[i].name;
-            break;
-        }
-    }
+}
+
+void tsc_calibrate(struct tsc_calibration *out, const struct tsc_known *known)
+{
+    find_rate(out, known);
     out->lapic_hz = lapic_against_tsc(out->tsc_hz);
 }

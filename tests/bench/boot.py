@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Boot-time benchmark (not a pass/fail test).
 
-    tests/bench/boot.py [--runs N] [--machine microvm]
+    tests/bench/boot.py [--runs N] [--machine microvm] [--image ELF] [--tsc-khz auto|off]
 
 For 1 and 4 vCPUs: guest time (TSC since VM start, which QEMU resets to 0)
 at which boot_main was entered and at which all shards were ready, and the
 wall time of the whole QEMU run of hello (boot, self-test, exit). Medians
-over --runs. Also the image's file size and loaded bytes.
+over --runs, then the median of each boot phase the image reports
+("shoal: boot phases (us): ..."). Also the image's file size and loaded
+bytes. The image is $SHOAL_BUILD/hello.elf (default build/) unless --image
+names one. --tsc-khz is run.py's: auto hands the guest the host's TSC rate
+under TCG (no calibration), off makes it calibrate as a plain
+`qemu-system-x86_64 -kernel` boot does.
 """
 import argparse
 import os
@@ -18,8 +23,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IMAGE = os.path.join(ROOT, "build", "hello.elf")
+BUILD = os.environ.get("SHOAL_BUILD", os.path.join(ROOT, "build"))
 READY = re.compile(r"all (\d+) shards ready at (\d+) us \(boot_main entered at (\d+) us\)")
+PHASES = re.compile(r"boot phases \(us\):((?: \w+=\d+)+)")
 
 def loaded_bytes(path):
     with open(path, "rb") as f:
@@ -33,32 +39,49 @@ def loaded_bytes(path):
             total += p_filesz
     return total
 
-def one_run(smp, machine):
+def one_run(image, smp, args):
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "run.py"), IMAGE, "--smp", str(smp),
-                        "--machine", machine, "--timeout", "120"], capture_output=True, text=True)
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "run.py"), image, "--smp", str(smp),
+           "--machine", args.machine, "--timeout", "120"]
+    if args.tsc_khz:
+        cmd += ["--tsc-khz", args.tsc_khz]
+    r = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.monotonic() - t0
     m = READY.search(r.stdout)
     if r.returncode != 0 or not m:
         sys.exit(f"boot.py: hello failed (status {r.returncode}):\n{r.stdout[-2000:]}")
-    return int(m.group(3)), int(m.group(2)), wall * 1000
+    p = PHASES.search(r.stdout)
+    phases = [(k, int(v)) for k, v in (w.split("=") for w in p.group(1).split())] if p else []
+    return int(m.group(3)), int(m.group(2)), wall * 1000, phases
+
+def median_phases(runs):
+    names = [k for k, _ in runs[0][3]]
+    return " ".join(f"{k}={statistics.median(dict(r[3]).get(k, 0) for r in runs):.0f}" for k in names)
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--machine", default="microvm")
+    ap.add_argument("--image", help="ELF to boot (default $SHOAL_BUILD/hello.elf, built if missing)")
+    ap.add_argument("--tsc-khz", choices=["auto", "off"], help="run.py's --tsc-khz (default: run.py's, auto)")
     args = ap.parse_args()
-    if not os.path.exists(IMAGE):
-        subprocess.run(["make", "-s", "-C", ROOT, "APP=hello"], check=True)
-    print(f"image {IMAGE}: {os.path.getsize(IMAGE)} bytes on disk, {loaded_bytes(IMAGE)} bytes loaded")
-    print(f"{'vCPUs':>5} {'entry ms':>9} {'ready ms':>9} {'kernel ms':>10} {'QEMU run ms':>12}   (medians of {args.runs}, -M {args.machine}, TCG)")
+    image = args.image or os.path.join(BUILD, "hello.elf")
+    if not args.image and not os.path.exists(image):
+        subprocess.run(["make", "-s", "-C", ROOT, "APP=hello", f"BUILD={BUILD}"], check=True)
+    print(f"image {image}: {os.path.getsize(image)} bytes on disk, {loaded_bytes(image)} bytes loaded")
+    print(f"{'vCPUs':>5} {'entry ms':>9} {'ready ms':>9} {'kernel ms':>10} {'QEMU run ms':>12}   (medians of {args.runs}, "
+          f"-M {args.machine}, TCG, tsc_khz {args.tsc_khz or 'auto'})")
+    phase_lines = []
     for smp in (1, 4):
-        runs = [one_run(smp, args.machine) for _ in range(args.runs)]
+        runs = [one_run(image, smp, args) for _ in range(args.runs)]
         entry = statistics.median(r[0] for r in runs) / 1000
         ready = statistics.median(r[1] for r in runs) / 1000
         kernel = statistics.median((r[1] - r[0]) for r in runs) / 1000
         wall = statistics.median(r[2] for r in runs)
         print(f"{smp:>5} {entry:>9.1f} {ready:>9.1f} {kernel:>10.1f} {wall:>12.0f}")
+        if runs[0][3]:
+            phase_lines.append(f"{smp} vCPU phases (us, medians): {median_phases(runs)}")
+    print("\n".join(phase_lines))
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ import re
 import shutil
 import struct
 import time
+import unittest
 
 from shoal_qemu import BUILD, boot, build_variant, image
 
@@ -95,6 +96,41 @@ def wall_clock():
     guest = int(m.group(1))
     assert before - 2 <= guest <= after + 2, f"guest wall clock {guest} not within [{before:.0f}, {after:.0f}]"
 
+def kvm_usable():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+def wall_clock_kvmclock():
+    """Under KVM the wall clock and the TSC rate come from kvmclock. Where /dev/kvm is a software
+    hypervisor (PVM here) the full boot would take minutes, so the image stops right after reading
+    the clock (exit_after=wallclock). -cpu host without arch-capabilities: PVM refuses that MSR."""
+    if not kvm_usable():
+        raise unittest.SkipTest("/dev/kvm is missing or not usable")
+    before = time.time()
+    b = boot(image("hello"), smp=1, cmdline="exit_after=wallclock", timeout=90,
+             extra=["--accel", "kvm", "--qemu-arg=-cpu", "--qemu-arg=host,-arch-capabilities"])
+    after = time.time()
+    assert b.status == 0, f"exit status {b.status}; tail:\n{b.tail()}"
+    m = re.search(r"shoal: wall clock (\d+)\.(\d+) \(unix seconds, from kvmclock\)", b.console)
+    assert m, f"no wall clock from kvmclock; tail:\n{b.tail()}"
+    guest = int(m.group(1)) + int(m.group(2)) / 1e6
+    assert before - 2 <= guest <= after + 2, f"guest wall clock {guest:.3f} not within [{before:.0f}, {after:.0f}]"
+    b.expect(r"shoal: tsc \d+ kHz \((kvmclock|cpuid-15h|hypervisor)\)", "a TSC rate the hypervisor stated")
+
+def tsc_rate_given_or_calibrated():
+    """run.py hands TCG guests the host's TSC rate (no calibration); without it, or with a value
+    out of range, the kernel calibrates against the RTC and the LAPIC timer still works."""
+    b = boot(image("hello"), smp=1)
+    check_hello(b, 1)
+    b.expect(r"shoal: tsc \d+ kHz \(fw_cfg opt/shoal/tsc_khz\)", "the TSC rate from run.py's fw_cfg file")
+    b = boot(image("hello"), smp=1, cmdline="tsc_khz=12", extra=["--tsc-khz", "off"])
+    check_hello(b, 1)
+    b.expect(r"tsc: tsc_khz=12 ignored", "the rejected option")
+    b.expect(r"shoal: tsc \d+ kHz \(rtc\)", "calibration against the RTC")
+
 def cases():
     out = []
     for machine in ("microvm", "pc"):
@@ -107,6 +143,8 @@ def cases():
     out.append(("hello-mptable-only", mptable_only))
     out.append(("cmdline-default-and-override", cmdline_default_and_override))
     out.append(("wall-clock-from-rtc", wall_clock))
+    out.append(("wall-clock-from-kvmclock", wall_clock_kvmclock))
+    out.append(("tsc-rate-given-or-calibrated", tsc_rate_given_or_calibrated))
     for machine in ("microvm", "pc", "q35"):
         out.append((f"acpi-poweroff-{machine}", acpi_poweroff(machine, "hello", 0)))
     out.append(("acpi-poweroff-fault-status", acpi_poweroff("pc", "fault", 3)))
