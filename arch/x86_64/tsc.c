@@ -182,40 +182,23 @@ static uint64_t lapic_against_tsc(uint64_t tsc_hz)
 
 bool tsc_rate_plausible(uint64_t hz) { return hz >= TSC_MIN_HZ && hz <= TSC_MAX_HZ; }
 
-/* The first source that knows the rate; measuring sources come last. */
+/* Takes hz from source when it is a plausible rate. */
+static bool use_rate(struct tsc_calibration *out, const char *source, uint64_t hz)
+{
+    if (!tsc_rate_plausible(hz))
+        return false;
+    out->tsc_hz = hz;
+    out->source = source;
+    return true;
+}
+
+/* The first source that knows the rate; measuring sources come last (and run only if needed). */
 static void find_rate(struct tsc_calibration *out, const struct tsc_known *known)
 {
-    if (tsc_rate_plausible(known->given_hz)) {
-        out->tsc_hz = known->given_hz;
-        out->source = known->given_source;
+    if (use_rate(out, known->given_source, known->given_hz) || use_rate(out, "cpuid-15h", tsc_from_cpuid15()) ||
+        use_rate(out, "hypervisor", tsc_from_hypervisor()) || use_rate(out, "kvmclock", known->kvmclock_hz) ||
+        use_rate(out, "pit", tsc_from_pit()) || use_rate(out, "rtc", tsc_from_rtc()))
         return;
-    }
-    uint64_t hz = tsc_from_cpuid15();
-    if (hz) {
-        out->tsc_hz = hz;
-        out->source = "cpuid-15h";
-        return;
-    }
-    if ((hz = tsc_from_hypervisor())) {
-        out->tsc_hz = hz;
-        out->source = "hypervisor";
-        return;
-    }
-    if (tsc_rate_plausible(known->kvmclock_hz)) {
-        out->tsc_hz = known->kvmclock_hz;
-        out->source = "kvmclock";
-        return;
-    }
-    if ((hz = tsc_from_pit())) {
-        out->tsc_hz = hz;
-        out->source = "pit";
-        return;
-    }
-    if ((hz = tsc_from_rtc())) {
-        out->tsc_hz = hz;
-        out->source = "rtc";
-        return;
-    }
     /* No clock to calibrate against: assume 2 GHz and say so on the console. */
     out->tsc_hz = 2000000000u;
     out->source = "guess";
