@@ -27,6 +27,7 @@ struct echo_config {
 
 struct echo_conn {
     struct netbuf *pending;     /* a chain: the first buffer's data starts at the next byte to echo */
+    struct netbuf *tail;        /* its last buffer, where the next arrivals join */
     size_t len;
     bool peer_done;             /* FIN received: close once everything is echoed */
     bool paused;
@@ -47,6 +48,7 @@ static void send_pending(shoal_tcp_conn *c, struct echo_conn *e)
         e->pending = shoal_frame_split(b);
         shoal_frame_free(b);
     }
+    e->tail = 0;
 }
 
 static void flush(shoal_tcp_conn *c, struct echo_conn *e)
@@ -88,9 +90,11 @@ static void tcp_recv_bufs(shoal_tcp_conn *c, void *arg, struct netbuf *bufs, siz
         return;
     }
     if (e->pending)
-        shoal_frame_join(e->pending, bufs);
+        shoal_frame_join(e->tail, bufs);
     else
         e->pending = bufs;
+    for (e->tail = bufs; shoal_frame_next(e->tail);)
+        e->tail = shoal_frame_next(e->tail);
     e->len += len;
     send_pending(c, e);
     if (!e->paused && e->len > ECHO_PAUSE_AT) {
