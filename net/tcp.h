@@ -60,6 +60,7 @@ enum tcp_cc_algo {
 struct tcp_stats {
     uint64_t segs_in, segs_out, retransmits, bad_checksum, bad_header, rst_in, rst_out;
     uint64_t challenge_acks, listen_overflows, syn_cookies_sent, syn_cookies_ok, conns_opened, conns_closed;
+    uint64_t syn_cookies_later;  /* data failing the cookie while cookies are out: dropped, not reset */
     uint64_t out_of_order, dup_acks, fast_retransmits, timeouts, time_wait;
     uint64_t rcv_dropped;        /* bytes beyond a held buffer (should stay 0: the window prevents it) */
     uint64_t paws_rejected;      /* segments with an old timestamp dropped (RFC 7323 §5) */

@@ -308,17 +308,13 @@ static struct tcp_cookie_flow cookie_flow(const struct ip_info *ip, const struct
     return (struct tcp_cookie_flow){ .lip = ip->dst, .rip = ip->src, .irs = irs, .lport = s->dport, .rport = s->sport };
 }
 
-/*
- * What a cookie SYN,ACK offers besides the MSS and timestamps: nothing for now. The TSval can carry
- * window scale, SACK and ECN (tcp_cookie_ts_encode, as Linux), and the final ACK brings them back,
- * but with SACK offered, Linux's 1,000-connection burst against the echo server lost about one run
- * in 13 to resets (data segments of cookie connections reached the listener as if the connection
- * did not exist); without it, none in 80. Until that is understood, cookies keep only the MSS.
- */
+/* What a cookie SYN,ACK offers besides the MSS: window scale, SACK and ECN as the SYN asked, but only
+   when it offered timestamps (as Linux), since the TSval is the only place to keep them. */
 static struct tcp_cookie_opts cookie_offer(const struct tcp_seg *s)
 {
-    (void)s;
-    return (struct tcp_cookie_opts){ 0 };
+    bool ts = s->has_ts;
+    return (struct tcp_cookie_opts){ .wscale = s->wscale, .wscale_ok = ts && s->has_wscale,
+                                     .sack_ok = ts && s->sack_ok, .ecn_ok = ts && ecn_setup(s) };
 }
 
 static void send_cookie(struct tcp_stack *ts, const struct ip_info *ip, const struct tcp_seg *s)
@@ -394,15 +390,31 @@ static bool cookie_accept(struct tcp_stack *ts, struct tcp_listener *l, const st
     return true;
 }
 
+/*
+ * Data or a FIN that fails the cookie check while cookies are out may belong to a cookie connection
+ * whose first segments were lost: only a segment at the peer's ISN + 1 can rebuild it, and a peer with
+ * SACK probes a lost tail with its last segment (RFC 8985 TLP). A reset would kill a connection the
+ * peer's next retransmission from ISN + 1 restores, so such a segment is dropped without one.
+ */
+static bool later_cookie_segment(const struct tcp_stack *ts, const struct tcp_seg *s)
+{
+    return (s->len || (s->flags & TH_FIN)) && !(s->flags & TH_RST) && ts->ns->env->now_ns() < ts->cookies_until_ns;
+}
+
 static void listen_input(struct tcp_stack *ts, struct tcp_listener *l, const struct ip_info *ip,
                          const struct tcp_seg *s)
 {
     if (s->flags & TH_RST)
         return;
     if (s->flags & TH_ACK) {
+        if (!(s->flags & TH_SYN) && cookie_accept(ts, l, ip, s))
+            return;
+        if (!(s->flags & TH_SYN) && later_cookie_segment(ts, s)) {
+            ts->stats.syn_cookies_later++;
+            return;
+        }
         /* A bad or expired cookie gets the RST any ACK to a listener gets (RFC 9293 §3.10.7.2). */
-        if ((s->flags & TH_SYN) || !cookie_accept(ts, l, ip, s))
-            tcp_send_rst_for(ts->ns, ip, s);
+        tcp_send_rst_for(ts->ns, ip, s);
         return;
     }
     if (!(s->flags & TH_SYN))

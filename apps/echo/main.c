@@ -130,7 +130,7 @@ static void echo(void *arg, uint32_t src, uint16_t sport, uint16_t dport, const 
     X(udp_rx) X(udp_bad) X(udp_no_port) X(udp_tx) X(arp_rx) X(arp_bad) X(arp_tx) X(proto_unknown) X(tcp_rx) X(no_memory)
 
 #define TCP_COUNTERS(X) X(segs_in) X(segs_out) X(retransmits) X(bad_checksum) X(bad_header) X(rst_in) X(rst_out) \
-    X(challenge_acks) X(syn_cookies_sent) X(syn_cookies_ok) X(conns_opened) X(conns_closed) X(out_of_order) X(rcv_zero_copy) X(rcv_copied) \
+    X(challenge_acks) X(syn_cookies_sent) X(syn_cookies_ok) X(syn_cookies_later) X(conns_opened) X(conns_closed) X(out_of_order) X(rcv_zero_copy) X(rcv_copied) \
     X(ecn_ce_in) X(ecn_reductions)
 
 /* One "name value" line at text[*n], never past cap (a full buffer keeps what fits). */

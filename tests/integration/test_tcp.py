@@ -188,8 +188,7 @@ def active_open():
 def syn_flood_echo():
     """Thousands of spoofed SYNs fill the echo server's SYN backlog: an established connection keeps
     echoing, and new connections from Linux still open during the flood, on SYN cookies (the guest's
-    counters show them accepted; Linux's TCP_INFO shows no window scaling or SACK, as cookies keep
-    neither for now: see cookie_offer in net/tcp_input.c). The
+    counters show them accepted) that keep window scaling and SACK (Linux's TCP_INFO shows them). The
     sources are spoofed on-link addresses: every SYN,ACK needs an ARP request nobody answers, which
     must not push Linux's resolved entry out of the guest's ARP cache."""
     with NetNS(addr=f"{HOST_IP}/24") as ns:

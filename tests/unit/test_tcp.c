@@ -662,7 +662,7 @@ static const uint64_t *stat_field(const char *name)
         F(segs_in), F(segs_out), F(retransmits), F(bad_checksum), F(bad_header), F(rst_in), F(rst_out),
         F(challenge_acks), F(listen_overflows), F(conns_opened), F(conns_closed), F(out_of_order), F(dup_acks),
         F(fast_retransmits), F(timeouts), F(time_wait), F(syn_cookies_sent), F(syn_cookies_ok),
-        F(paws_rejected), F(ecn_ce_in), F(ecn_reductions), F(rcv_zero_copy), F(rcv_copied),
+        F(paws_rejected), F(ecn_ce_in), F(ecn_reductions), F(rcv_zero_copy), F(rcv_copied), F(syn_cookies_later),
 #undef F
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
