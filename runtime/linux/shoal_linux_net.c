@@ -552,7 +552,8 @@ void shoal_tcp_info(const shoal_tcp_conn *c, struct tcp_conn_info *out)
     out->state = linux_state_name(ti.tcpi_state);
     out->mss = ti.tcpi_snd_mss;
     out->cwnd = ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
-    out->ssthresh = ti.tcpi_snd_ssthresh >= 0xFFFF ? UINT32_MAX : ti.tcpi_snd_ssthresh * ti.tcpi_snd_mss;
+    uint64_t ssthresh = (uint64_t)ti.tcpi_snd_ssthresh * ti.tcpi_snd_mss;   /* "infinite" is 0x7fffffff segments */
+    out->ssthresh = ssthresh > UINT32_MAX ? UINT32_MAX : (uint32_t)ssthresh;
     out->rcv_wnd = ti.tcpi_rcv_space;
     out->unacked = ti.tcpi_unacked * ti.tcpi_snd_mss;
     out->srtt_us = ti.tcpi_rtt;

@@ -531,5 +531,4 @@ void shoal_tcp_info(const shoal_tcp_conn *c, struct tcp_conn_info *out)
     out->srtt_us = (uint64_t)(pcb->sa >> 3) * TCP_SLOW_INTERVAL * 1000;
     out->rttvar_us = (uint64_t)(pcb->sv >> 2) * TCP_SLOW_INTERVAL * 1000;
     out->rto_us = (uint64_t)pcb->rto * TCP_SLOW_INTERVAL * 1000;
-    out->ctr.retransmits = pcb->nrtx;
 }

@@ -5,6 +5,7 @@ runs apt-get source); when that fails (no network, no deb-src access) the case f
 a baseline that cannot be built is not a baseline that passed.
 The image boots in a test-made namespace with a tap; pymemcache, libmemcached's memccapable (ascii
 and binary) and mc_check.py's UDP check talk to it, and the console must show that lwIP, not our stack, is up."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ def fetch_and_build(app="memcached"):
 # window closes and the FIN arrives while data is held; resume must hand over every byte, then the FIN,
 # and echo's close must end the connection (EOF) -- the pause/resume, FIN and close paths of lwip_tcp.c.
 SLOW_READER = r'''
+import contextlib
 import hashlib, os, socket, sys, threading
 host, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for n in (1, 1000, size):
@@ -65,24 +67,32 @@ print("slow reader ok")
 ECHO_PORT = 7
 
 
+@contextlib.contextmanager
+def checked_session(g):
+    """Runs the checks against guest g: no panic on its console afterwards, its console's tail on any
+    failed assertion, and the guest gone at the end."""
+    try:
+        yield
+        g.reader.join(0.1)
+        assert "panic" not in g.console.lower(), "panic"
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nconsole:\n{g.tail()}") from None
+    finally:
+        g.kill()
+
+
 def echo_suite():
     img = fetch_and_build("echo")
     with NetNS(queues=1, addr=f"{HOST_IP}/24") as ns:
         g = Guest(ns, img, smp=1, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -p {ECHO_PORT}", timeout=120)
-        try:
-            assert g.wait_for("echo: TCP and UDP port", 60), f"echo did not come up\nconsole:\n{g.tail()}"
+        with checked_session(g):
+            assert g.wait_for("echo: TCP and UDP port", 60), "echo did not come up"
             r = ns.run(SYSTEM_PY, "-c", SLOW_READER, GUEST_IP, str(ECHO_PORT), str(8 << 20), check=False, timeout=120)
             assert r.returncode == 0 and "slow reader ok" in r.stdout, f"slow reader: {r.stdout[-1500:]}{r.stderr[-1500:]}"
             r = ns.run(SYSTEM_PY, os.path.join(HERE, "tcp_client.py"), "echo-many", GUEST_IP, str(ECHO_PORT),
                        "--conns", "200", "--bytes", "3000", "--timeout", "60", check=False, timeout=120)
             assert r.returncode == 0, f"echo-many: {r.stdout[-1500:]}{r.stderr[-1500:]}"
             print("  slow reader (pause/resume, FIN while paused) and 200 connections echoed over lwIP")
-            g.reader.join(0.1)
-            assert "panic" not in g.console.lower(), "panic"
-        except AssertionError as e:
-            raise AssertionError(f"{e}\nconsole:\n{g.tail()}") from None
-        finally:
-            g.kill()
 
 
 def pymemcache_roundtrip(ns):
@@ -130,17 +140,11 @@ def suite(smp, checks):
         img = fetch_and_build()
         with NetNS(queues=smp, addr=f"{HOST_IP}/24") as ns:
             g = boot_checked(ns, img, smp)
-            try:
+            with checked_session(g):
                 r = ns.run("ping", "-c", "1", "-W", "2", GUEST_IP, check=False)
                 assert r.returncode == 0, f"lwIP does not answer ping: {r.stdout}"
                 for c in checks:
                     c(ns)
-                g.reader.join(0.1)
-                assert "panic" not in g.console.lower(), "panic"
-            except AssertionError as e:
-                raise AssertionError(f"{e}\nconsole:\n{g.tail()}") from None
-            finally:
-                g.kill()
     return run
 
 
