@@ -2,15 +2,17 @@
 #include "netdev.h"
 #include "../kernel/malloc.h"
 
-struct netbuf *netbuf_alloc(void)
+struct netbuf *netbuf_init(void *mem)
 {
-    struct netbuf *b = malloc(NETBUF_SIZE);
+    struct netbuf *b = mem;
     if (!b)
         return 0;
     *b = (struct netbuf){ 0 };
     b->data = netbuf_base(b) + NETBUF_HEADROOM;
     return b;
 }
+
+struct netbuf *netbuf_alloc(void) { return netbuf_init(malloc(NETBUF_SIZE)); }
 
 struct netbuf *netbuf_alloc_frag(void)
 {

@@ -65,6 +65,8 @@ static inline uint32_t netbuf_room(const struct netbuf *b)
 
 /* A buffer with data at base + NETBUF_HEADROOM, len 0; NULL when memory is out. */
 struct netbuf *netbuf_alloc(void);
+/* The same over NETBUF_SIZE bytes the caller allocated (mem may be NULL: then NULL). */
+struct netbuf *netbuf_init(void *mem);
 /* A buffer for the second and later parts of a chain: data at base (nothing is ever prepended there), len 0. */
 struct netbuf *netbuf_alloc_frag(void);
 /* Frees the whole chain (frag) of b. */

@@ -76,11 +76,14 @@ struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned
  */
 void virtio_queue_owner_attach(struct virtq *vq);
 
+/* Ring the queue's doorbell whether or not the device asked (any shard may: it touches no ring). */
+static inline void virtio_notify(struct virtio_dev *d, struct virtq *vq) { d->t->notify(d, vq); }
+
 /* Publish what was queued and notify the device if it wants to be. */
 static inline void virtio_kick(struct virtio_dev *d, struct virtq *vq)
 {
     if (virtq_kick_prepare(vq))
-        d->t->notify(d, vq);
+        virtio_notify(d, vq);
 }
 
 /* Config space fields; 8 bytes read as two 4-byte halves under the generation counter. */

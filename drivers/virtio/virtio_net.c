@@ -42,9 +42,21 @@ static struct virtio_net_hdr_v1 *hdr_of(struct netbuf *b) { return (struct virti
 
 /* --- receive --- */
 
-static bool rx_post(struct vnet *v, struct virtq *rx)
+/*
+ * A receive buffer from the heap of `cpu`, the queue's owner. At boot the
+ * BSP fills every shard's queue (see fill_all_rx) before that shard runs,
+ * so the buffers are the owner's and its frees stay local.
+ */
+static struct netbuf *rx_buf_new(unsigned cpu)
 {
-    struct netbuf *b = netbuf_alloc();
+    if (cpu == this_cpu_id())
+        return netbuf_alloc();
+    return netbuf_init(heap_alloc(&cpu_table[cpu]->heap, NETBUF_SIZE));
+}
+
+static bool rx_post(struct virtq *rx, unsigned cpu)
+{
+    struct netbuf *b = rx_buf_new(cpu);
     if (!b)
         return false;
     struct virtq_sg sg = { b->data - HDR_LEN, netbuf_room(b) + HDR_LEN };
@@ -52,17 +64,60 @@ static bool rx_post(struct vnet *v, struct virtq *rx)
         netbuf_free(b);
         return false;
     }
-    (void)v;
     return true;
+}
+
+static unsigned rx_fill(struct virtq *rx, unsigned cpu)
+{
+    unsigned posted = 0;
+    while (virtq_free_slots(rx) && rx_post(rx, cpu))
+        posted++;
+    return posted;
+}
+
+/*
+ * The device asks for a receive kick only when it found this queue short
+ * of buffers (it re-enables notifications then). A frame it could not
+ * place is not always parked on this queue: QEMU's software RSS takes it
+ * from the backend queue it came in on (tap queue k) and redirects it here,
+ * and when there is no room it stops reading tap queue k and releases it
+ * only on a receive kick of queue k. Queue k's own ring may be full, so
+ * its owner never kicks it, and every flow the host hashes to tap queue k
+ * would be dead for good. So a requested receive kick rings every receive
+ * queue's doorbell: one notify per queue, only after a queue ran short.
+ * Ringing another shard's doorbell touches only the transport's notify
+ * register, never that queue's ring.
+ */
+static void rx_kick(struct vnet *v, struct virtq *rx)
+{
+    if (!virtq_kick_prepare(rx))
+        return;
+    virtio_notify(v->vd, rx);
+    for (unsigned q = 0; q < v->nd.nqueues; q++)
+        if (v->q[q].rx && v->q[q].rx != rx)
+            virtio_notify(v->vd, v->q[q].rx);
 }
 
 static void rx_refill(struct vnet *v, struct virtq *rx)
 {
-    unsigned posted = 0;
-    while (virtq_free_slots(rx) && rx_post(v, rx))
-        posted++;
-    if (posted)
-        virtio_kick(v->vd, rx);
+    if (rx_fill(rx, this_cpu_id()))
+        rx_kick(v, rx);
+}
+
+/*
+ * Every receive queue is full of buffers before DRIVER_OK (virtio 1.2
+ * §5.1.5): the device may deliver to any queue from the moment it is live,
+ * and RSS or the host may pick a queue whose shard has not started yet. The
+ * buffers are published, not notified: no notification before DRIVER_OK.
+ */
+static bool fill_all_rx(struct vnet *v)
+{
+    for (unsigned q = 0; q < v->nd.nqueues; q++) {
+        if (!rx_fill(v->q[q].rx, q))
+            return false;
+        (void)virtq_kick_prepare(v->q[q].rx);
+    }
+    return true;
 }
 
 static bool start(struct netdev *d, unsigned q)
@@ -416,6 +471,10 @@ void virtio_net_attach(struct virtio_dev *d)
         return;
     }
     v->nd.offloads = offload_flags(d);
+    if (!fill_all_rx(v)) {
+        virtio_fail(d, "no memory for receive buffers");
+        return;
+    }
     virtio_ready(d);
     if (virtio_has(d, VIRTIO_NET_F_MQ)) {
         uint16_t pairs = v->nd.nqueues;

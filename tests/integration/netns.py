@@ -21,11 +21,12 @@ def sh(*args, check=True):
     return subprocess.run(ROOT_PREFIX + list(args), check=check, capture_output=True, text=True)
 
 class NetNS:
-    def __init__(self, queues=1, addr=None):
+    def __init__(self, queues=1, addr=None, mac=None):
         self.name = f"shoal-{os.getpid()}-{next(_serial)}"
         self.tap = "tap0"
         self.queues = queues
         self.addr = addr
+        self.mac = mac          # the guest's MAC, when a test needs to know it in advance
 
     def __enter__(self):
         sh("ip", "netns", "add", self.name)
@@ -59,7 +60,8 @@ class NetNS:
         return {k: int(v) for k, v in re.findall(r"^(\w+) (\d+)$", r.stdout, re.M)}
 
     def net_arg(self):
-        return f"tap:{self.tap}" + (f",queues={self.queues}" if self.queues > 1 else "")
+        return (f"tap:{self.tap}" + (f",queues={self.queues}" if self.queues > 1 else "") +
+                (f",mac={self.mac}" if self.mac else ""))
 
 class Guest:
     """An image booted in the background inside a namespace; its console is collected as it comes."""
