@@ -33,12 +33,22 @@ static void reset(struct virtio_dev *d)
         __asm__ volatile("pause");
 }
 
+/* Legacy devices have no FEATURES_OK: the features are final once written (virtio 1.2 §3.1.2). */
+static bool negotiate_legacy(struct virtio_dev *d, uint64_t offered, uint64_t wanted)
+{
+    d->features = offered & wanted & 0xFFFFFFFFull;
+    d->t->set_features(d, d->features);
+    return true;
+}
+
 bool virtio_negotiate(struct virtio_dev *d, uint64_t wanted)
 {
     reset(d);
     d->t->set_status(d, VIRTIO_CONFIG_S_ACKNOWLEDGE);
     d->t->set_status(d, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
     uint64_t offered = d->t->get_features(d);
+    if (d->legacy)
+        return negotiate_legacy(d, offered, wanted);
     if (!((offered >> VIRTIO_F_VERSION_1) & 1)) {
         virtio_fail(d, "does not offer VIRTIO_F_VERSION_1 (legacy-only device)");
         return false;
@@ -53,6 +63,11 @@ bool virtio_negotiate(struct virtio_dev *d, uint64_t wanted)
     return true;
 }
 
+const char *virtio_interface(const struct virtio_dev *d)
+{
+    return virtio_has(d, VIRTIO_F_VERSION_1) ? "virtio 1.x" : "legacy interface";
+}
+
 void virtio_ready(struct virtio_dev *d)
 {
     d->t->set_status(d, d->t->get_status(d) | VIRTIO_CONFIG_S_DRIVER_OK);
@@ -65,11 +80,15 @@ struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned
     uint16_t size = d->t->queue_max(d, index);
     if (size == 0)
         return 0;
-    if (max_size && size > max_size)
+    if (max_size && size > max_size && !d->fixed_queue_size)
         size = max_size;
     /* Split queues are powers of two; round a device maximum that is not down. */
-    while (size & (size - 1))
-        size &= (uint16_t)(size - 1);
+    if (size & (size - 1)) {
+        if (d->fixed_queue_size)
+            return 0;
+        while (size & (size - 1))
+            size &= (uint16_t)(size - 1);
+    }
     bool indirect = virtio_has(d, VIRTIO_RING_F_INDIRECT_DESC);
     struct heap *h = &cpu_table[cpu]->heap;
     size_t bytes = virtq_mem_size(size, indirect);

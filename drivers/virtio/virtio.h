@@ -1,6 +1,6 @@
 /*
  * A virtio device as the drivers see it, whatever the transport
- * (virtio-pci modern or virtio-mmio version 2). Transports find devices
+ * (virtio-pci modern or legacy, virtio-mmio version 2 or 1). Transports find devices
  * at boot, fill in a struct virtio_dev and hand it to virtio_attach(),
  * which picks the driver by device ID. Everything here runs on the BSP
  * at boot, before the other shards start, except notify, which the
@@ -42,6 +42,14 @@ struct virtio_dev {
     uint32_t device_id;         /* VIRTIO_ID_* */
     uint64_t features;          /* negotiated */
     char name[24];              /* for the console: "virtio-mmio@0xfeb00e00" */
+    /*
+     * The device speaks only the legacy interface (virtio 1.2 "Legacy
+     * Interface" sections: virtio-mmio version 1, virtio-pci through its
+     * I/O BAR): 32 feature bits, no VIRTIO_F_VERSION_1 and no FEATURES_OK,
+     * guest-endian (little on x86) fields, rings at page-aligned PFNs.
+     */
+    bool legacy;
+    bool fixed_queue_size;      /* the device dictates each queue's size (legacy virtio-pci) */
     /* Which shard owns each queue: the transport routes interrupts by it. */
     uint16_t queue_owner[VIRTIO_MAX_QUEUES];
     uint64_t owner_mask;        /* bit s: shard s owns one of the queues */
@@ -52,10 +60,14 @@ void virtio_attach(struct virtio_dev *d);
 
 /*
  * Reset, acknowledge, offer `wanted` and check the device accepted the
- * subset it offers. VIRTIO_F_VERSION_1 is required. On failure the device
- * is marked FAILED, the reason printed, and false returned.
+ * subset it offers. A modern device must offer VIRTIO_F_VERSION_1; a
+ * legacy one (d->legacy) is driven through its legacy interface, with no
+ * FEATURES_OK step. On failure the device is marked FAILED, the reason
+ * printed, and false returned.
  */
 bool virtio_negotiate(struct virtio_dev *d, uint64_t wanted);
+/* "virtio 1.x" or "legacy", for the console line that names the device. */
+const char *virtio_interface(const struct virtio_dev *d);
 static inline bool virtio_has(const struct virtio_dev *d, unsigned bit) { return (d->features >> bit) & 1; }
 /* DRIVER_OK: queues are set up, the device may start. */
 void virtio_ready(struct virtio_dev *d);
@@ -64,8 +76,9 @@ void virtio_fail(struct virtio_dev *d, const char *why);
 
 /*
  * Create queue `index` owned by shard `cpu`: memory from that shard's heap,
- * at most max_size entries (0: as large as the device allows). NULL when
- * the device has no such queue or memory ran out.
+ * at most max_size entries (0: as large as the device allows; a legacy
+ * virtio-pci device's own size whatever max_size says). NULL when the
+ * device has no such queue or memory ran out.
  */
 struct virtq *virtio_queue_create(struct virtio_dev *d, unsigned index, unsigned cpu, uint16_t max_size);
 

@@ -473,9 +473,9 @@ static void read_id(struct vblk *v)
 static void report(const struct vblk *v)
 {
     const struct blkdev *b = &v->bd;
-    klog("%s: virtio-blk %lu bytes (%lu MiB), block size %u, %s, write cache %s, "
+    klog("%s: virtio-blk (%s) %lu bytes (%lu MiB), block size %u, %s, write cache %s, "
          "%u queue%s for %u shard%s, up to %u KiB per request%s%s%s%s, id \"%s\"",
-         b->name, (unsigned long)b->capacity, (unsigned long)(b->capacity >> 20), (unsigned)b->block_size,
+         b->name, virtio_interface(v->vdev), (unsigned long)b->capacity, (unsigned long)(b->capacity >> 20), (unsigned)b->block_size,
          b->read_only ? "read-only" : "read-write", b->write_cache ? "on" : "off",
          v->nqueues, v->nqueues == 1 ? "" : "s", cpu_total, cpu_total == 1 ? "" : "s",
          (unsigned)(b->max_transfer >> 10), v->can_flush ? ", flush" : "", b->max_discard ? ", discard" : "",

@@ -1,5 +1,7 @@
 /*
- * virtio-mmio version 2 transport (virtio 1.2 §4.2). Devices are found
+ * virtio-mmio transport (virtio 1.2 §4.2), version 2 and the legacy
+ * version 1 (§4.2.4), which is what QEMU's microvm offers unless told
+ * `-global virtio-mmio.force-legacy=false`. Devices are found
  * from `virtio_mmio.device=SIZE@BASE:IRQ` words on the command line (QEMU
  * microvm with acpi=off, Firecracker) or, failing those, from the DSDT's
  * LNRO0005 devices (microvm with ACPI). Each device has one interrupt line,
@@ -21,6 +23,7 @@
 #include "../../kernel/string.h"
 
 #define MMIO_MAGIC 0x74726976u /* "virt" */
+#define LEGACY_PAGE 4096u      /* GuestPageSize and QueueAlign we give a version 1 device */
 #define MAX_MMIO_DEVICES 32
 
 struct mmio_dev {
@@ -51,7 +54,11 @@ static void set_features(struct virtio_dev *d, uint64_t f)
 
 static uint8_t get_status(struct virtio_dev *d) { return (uint8_t)rd(d, VIRTIO_MMIO_STATUS); }
 static void set_status(struct virtio_dev *d, uint8_t s) { wr(d, VIRTIO_MMIO_STATUS, s); }
-static uint32_t config_generation(struct virtio_dev *d) { return rd(d, VIRTIO_MMIO_CONFIG_GENERATION); }
+/* Version 1 has no generation counter: config reads are taken as they come, as legacy drivers do. */
+static uint32_t config_generation(struct virtio_dev *d)
+{
+    return d->legacy ? 0 : rd(d, VIRTIO_MMIO_CONFIG_GENERATION);
+}
 
 static uint32_t config_read(struct virtio_dev *d, unsigned off, unsigned width)
 {
@@ -73,13 +80,37 @@ static void config_write(struct virtio_dev *d, unsigned off, uint32_t v, unsigne
     }
 }
 
+/* A queue in use reads QueueReady (version 2) or a non-zero QueuePFN (version 1). */
+static bool queue_in_use(struct virtio_dev *d)
+{
+    return rd(d, d->legacy ? VIRTIO_MMIO_QUEUE_PFN : VIRTIO_MMIO_QUEUE_READY) != 0;
+}
+
 static uint16_t queue_max(struct virtio_dev *d, unsigned index)
 {
     wr(d, VIRTIO_MMIO_QUEUE_SEL, index);
-    if (rd(d, VIRTIO_MMIO_QUEUE_READY))
+    if (queue_in_use(d))
         return 0;
     uint32_t n = rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
     return n > 32768 ? 32768 : (uint16_t)n;
+}
+
+/*
+ * Version 1: one contiguous ring at a page frame number, its used ring at
+ * the next QueueAlign boundary after the available ring: virtq.c's layout
+ * with LEGACY_PAGE alignment (tests/unit/test_virtq.c checks that).
+ */
+static bool queue_enable_legacy(struct virtio_dev *d, struct virtq *vq)
+{
+    uint64_t addr = virtq_desc_addr(vq);
+    if ((addr & (LEGACY_PAGE - 1)) || addr / LEGACY_PAGE > 0xFFFFFFFFu)
+        return false;
+    /* The unit of QueuePFN; written with every queue, so no reset can leave it unset. */
+    wr(d, VIRTIO_MMIO_GUEST_PAGE_SIZE, LEGACY_PAGE);
+    wr(d, VIRTIO_MMIO_QUEUE_NUM, vq->size);
+    wr(d, VIRTIO_MMIO_QUEUE_ALIGN, LEGACY_PAGE);
+    wr(d, VIRTIO_MMIO_QUEUE_PFN, (uint32_t)(addr / LEGACY_PAGE));
+    return rd(d, VIRTIO_MMIO_QUEUE_PFN) == (uint32_t)(addr / LEGACY_PAGE);
 }
 
 static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
@@ -87,6 +118,8 @@ static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
     (void)cpu; /* one line per device: the handler wakes the owners */
     vq->irq_routed = to_mmio(d)->irq_routed;
     wr(d, VIRTIO_MMIO_QUEUE_SEL, vq->index);
+    if (d->legacy)
+        return queue_enable_legacy(d, vq);
     wr(d, VIRTIO_MMIO_QUEUE_NUM, vq->size);
     wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)virtq_desc_addr(vq));
     wr(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(virtq_desc_addr(vq) >> 32));
@@ -136,14 +169,15 @@ static void probe_one(uint64_t base, uint64_t size, uint32_t gsi)
     uint32_t id = *(volatile uint32_t *)(b + VIRTIO_MMIO_DEVICE_ID);
     if (magic != MMIO_MAGIC || id == 0)
         return; /* an empty slot */
-    if (version != 2) {
-        klog("virtio-mmio@0x%lx: version %u (legacy) not supported, skipped", (unsigned long)base, (unsigned)version);
+    if (version != 1 && version != 2) {
+        klog("virtio-mmio@0x%lx: unknown version %u, skipped", (unsigned long)base, (unsigned)version);
         return;
     }
     struct mmio_dev *m = calloc(1, sizeof *m);
     if (!m)
         return;
     m->base = b;
+    m->dev.legacy = version == 1;
     m->dev.t = &mmio_transport;
     m->dev.device_id = id;
     fmt_snprintf(m->dev.name, sizeof m->dev.name, "virtio-mmio@0x%lx", (unsigned long)base);

@@ -1,8 +1,11 @@
 /*
  * virtio-net (virtio 1.2 §5.1): queue pair i (receiveq 2i, transmitq 2i+1)
- * belongs to shard i. Receive buffers are 2 KiB netbufs with the 12-byte
- * virtio_net_hdr_v1 in their headroom, so a frame is received and sent
- * back without copying. The control queue is used only at boot, by the BSP.
+ * belongs to shard i. Receive buffers are 2 KiB netbufs with the device's
+ * header in their headroom, so a frame is received and sent back without
+ * copying. The header is virtio_net_hdr_v1 (12 bytes); a legacy device
+ * without mergeable buffers has the 10-byte virtio_net_hdr, and one without
+ * VIRTIO_F_ANY_LAYOUT wants it in a descriptor of its own (§5.1.6.6).
+ * The control queue is used only at boot, by the BSP.
  */
 #include <stddef.h>
 #include <linux/virtio_net.h>
@@ -17,6 +20,7 @@
 #include "../../kernel/string.h"
 
 #define HDR_LEN ((uint32_t)sizeof(struct virtio_net_hdr_v1))
+#define LEGACY_HDR_LEN ((uint32_t)sizeof(struct virtio_net_hdr))
 #define RX_RING_MAX 256
 #define TX_RING_MAX 256
 /* A 64 KiB GSO frame in 2 KiB buffers, plus the header's; longer chains go as direct descriptors. */
@@ -34,11 +38,17 @@ struct vnet {
     struct virtio_dev *vd;
     struct virtq *ctrl;
     bool mrg_rxbuf;
+    bool split_hdr;             /* header in its own descriptor (legacy, no ANY_LAYOUT) */
+    uint32_t hdr_len;           /* HDR_LEN or LEGACY_HDR_LEN */
     struct vnet_queue q[MAX_CPUS];
 };
 
 static struct vnet *to_vnet(struct netdev *d) { return (struct vnet *)d; }
-static struct virtio_net_hdr_v1 *hdr_of(struct netbuf *b) { return (struct virtio_net_hdr_v1 *)(b->data - HDR_LEN); }
+/* The first 10 bytes are the same in both header layouts; num_buffers exists only in the 12-byte one. */
+static struct virtio_net_hdr_v1 *hdr_of(const struct vnet *v, struct netbuf *b)
+{
+    return (struct virtio_net_hdr_v1 *)(b->data - v->hdr_len);
+}
 
 /* --- receive --- */
 
@@ -54,23 +64,29 @@ static struct netbuf *rx_buf_new(unsigned cpu)
     return netbuf_init(heap_alloc(&cpu_table[cpu]->heap, NETBUF_SIZE));
 }
 
-static bool rx_post(struct virtq *rx, unsigned cpu)
+static bool rx_post(const struct vnet *v, struct virtq *rx, unsigned cpu)
 {
     struct netbuf *b = rx_buf_new(cpu);
     if (!b)
         return false;
-    struct virtq_sg sg = { b->data - HDR_LEN, netbuf_room(b) + HDR_LEN };
-    if (!virtq_add(rx, &sg, 0, 1, b)) {
+    struct virtq_sg sg[2] = { { b->data - v->hdr_len, netbuf_room(b) + v->hdr_len } };
+    unsigned parts = 1;
+    if (v->split_hdr) {
+        sg[0].len = v->hdr_len;
+        sg[1] = (struct virtq_sg){ b->data, netbuf_room(b) };
+        parts = 2;
+    }
+    if (virtq_cost(rx, parts) > virtq_free_slots(rx) || !virtq_add(rx, sg, 0, parts, b)) {
         netbuf_free(b);
         return false;
     }
     return true;
 }
 
-static unsigned rx_fill(struct virtq *rx, unsigned cpu)
+static unsigned rx_fill(const struct vnet *v, struct virtq *rx, unsigned cpu)
 {
     unsigned posted = 0;
-    while (virtq_free_slots(rx) && rx_post(rx, cpu))
+    while (virtq_free_slots(rx) && rx_post(v, rx, cpu))
         posted++;
     return posted;
 }
@@ -100,7 +116,7 @@ static void rx_kick(struct vnet *v, struct virtq *rx)
 
 static void rx_refill(struct vnet *v, struct virtq *rx)
 {
-    if (rx_fill(rx, this_cpu_id()))
+    if (rx_fill(v, rx, this_cpu_id()))
         rx_kick(v, rx);
 }
 
@@ -113,7 +129,7 @@ static void rx_refill(struct vnet *v, struct virtq *rx)
 static bool fill_all_rx(struct vnet *v)
 {
     for (unsigned q = 0; q < v->nd.nqueues; q++) {
-        if (!rx_fill(v->q[q].rx, q))
+        if (!rx_fill(v, v->q[q].rx, q))
             return false;
         (void)virtq_kick_prepare(v->q[q].rx);
     }
@@ -147,7 +163,7 @@ static void take_offload_info(struct netbuf *b, const struct virtio_net_hdr_v1 *
 }
 
 /* The rest of a mergeable frame; NULL (and the pieces freed) if the device did not deliver them. */
-static struct netbuf *rx_merge(struct virtq *rx, struct netbuf *first, unsigned more)
+static struct netbuf *rx_merge(const struct vnet *v, struct virtq *rx, struct netbuf *first, unsigned more)
 {
     struct netbuf *last = first;
     while (more--) {
@@ -157,7 +173,7 @@ static struct netbuf *rx_merge(struct virtq *rx, struct netbuf *first, unsigned 
             netbuf_free(first);
             return 0;
         }
-        b->data -= HDR_LEN; /* only the first buffer carries a header */
+        b->data -= v->hdr_len; /* only the first buffer carries a header */
         b->len = len <= netbuf_room(b) ? len : 0;
         last->frag = b;
         last = b;
@@ -172,17 +188,17 @@ static struct netbuf *rx_one(struct vnet *v, struct vnet_queue *vq, unsigned q)
         struct netbuf *b = virtq_get_used(vq->rx, &len);
         if (!b)
             return 0;
-        struct virtio_net_hdr_v1 *h = hdr_of(b);
-        if (len < HDR_LEN + 14 || len > netbuf_room(b) + HDR_LEN) {
+        struct virtio_net_hdr_v1 *h = hdr_of(v, b);
+        if (len < v->hdr_len + 14 || len > netbuf_room(b) + v->hdr_len) {
             vq->rx_bad++;
             netbuf_free(b);
             continue;
         }
-        b->len = len - HDR_LEN;
+        b->len = len - v->hdr_len;
         b->queue = (uint16_t)q;
         take_offload_info(b, h);
         unsigned nbuf = v->mrg_rxbuf ? h->num_buffers : 1;
-        if (nbuf > 1 && !(b = rx_merge(vq->rx, b, nbuf - 1))) {
+        if (nbuf > 1 && !(b = rx_merge(v, vq->rx, b, nbuf - 1))) {
             vq->rx_bad++;
             continue;
         }
@@ -238,10 +254,10 @@ static bool finish_checksum(struct netbuf *b)
 
 static bool tx_header(struct vnet *v, struct netbuf *b)
 {
-    if (b->data - (uint8_t *)b < (long)(sizeof *b + HDR_LEN))
+    if (b->data - (uint8_t *)b < (long)(sizeof *b + v->hdr_len))
         return false;
-    struct virtio_net_hdr_v1 *h = hdr_of(b);
-    memset(h, 0, HDR_LEN);
+    struct virtio_net_hdr_v1 *h = hdr_of(v, b);
+    memset(h, 0, v->hdr_len);
     if (b->flags & NETBUF_CSUM_PARTIAL) {
         if (!virtio_has(v->vd, VIRTIO_NET_F_CSUM))
             return finish_checksum(b);
@@ -259,29 +275,41 @@ static bool tx_header(struct vnet *v, struct netbuf *b)
     return true;
 }
 
+/* The frame's parts behind its header: in the header's descriptor, or after it (split_hdr). */
+static unsigned tx_parts(const struct vnet *v, struct netbuf *b, struct virtq_sg *sg)
+{
+    unsigned n = 0;
+    if (v->split_hdr)
+        sg[n++] = (struct virtq_sg){ b->data - v->hdr_len, v->hdr_len };
+    for (struct netbuf *f = b; f; f = f->frag, n++)
+        if (n < TX_MAX_PARTS + 1)
+            sg[n] = (struct virtq_sg){ f->data, f->len };
+    if (!v->split_hdr) {
+        sg[0].addr = b->data - v->hdr_len;
+        sg[0].len = b->len + v->hdr_len;
+    }
+    return n;
+}
+
 static unsigned tx_burst(struct netdev *d, unsigned q, struct netbuf **frames, unsigned n)
 {
     struct vnet *v = to_vnet(d);
     struct virtq *tx = v->q[q].tx;
+    unsigned max_parts = TX_MAX_PARTS + (v->split_hdr ? 1 : 0);
     tx_reclaim(tx);
     unsigned taken = 0;
     for (; taken < n; taken++) {
         struct netbuf *b = frames[taken];
-        struct virtq_sg sg[TX_MAX_PARTS];
-        unsigned parts = 0;
-        for (struct netbuf *f = b; f; f = f->frag, parts++)
-            if (parts < TX_MAX_PARTS)
-                sg[parts] = (struct virtq_sg){ f->data, f->len };
-        if (parts <= TX_MAX_PARTS && virtq_cost(tx, parts) > virtq_free_slots(tx))
+        struct virtq_sg sg[TX_MAX_PARTS + 1];
+        unsigned parts = tx_parts(v, b, sg);
+        if (parts <= max_parts && virtq_cost(tx, parts) > virtq_free_slots(tx))
             break;
         /* A frame the device cannot take as it is: dropped, never sent wrong. */
-        if (parts > TX_MAX_PARTS || !tx_header(v, b)) {
+        if (parts > max_parts || !tx_header(v, b)) {
             v->q[q].tx_dropped++;
             netbuf_free(b);
             continue;
         }
-        sg[0].addr = b->data - HDR_LEN;
-        sg[0].len = b->len + HDR_LEN;
         virtq_add(tx, sg, parts, 0, b);
     }
     virtio_kick(v->vd, tx);
@@ -367,9 +395,12 @@ static const uint64_t wanted =
     F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_RING_F_EVENT_IDX) |
     F(VIRTIO_RING_F_INDIRECT_DESC);
 
-static uint64_t choose_features(uint64_t offered)
+static uint64_t choose_features(const struct virtio_dev *d, uint64_t offered)
 {
     uint64_t f = wanted;
+    /* A legacy device that lays out buffers as it likes takes header and data in one descriptor. */
+    if (d->legacy)
+        f |= F(VIRTIO_F_ANY_LAYOUT);
     /* Coalesced (LRO) frames need mergeable buffers: 2 KiB buffers cannot hold 64 KiB otherwise. */
     if (offered & F(VIRTIO_NET_F_MRG_RXBUF))
         f |= F(VIRTIO_NET_F_GUEST_TSO4);
@@ -449,7 +480,7 @@ static bool create_queues(struct vnet *v, unsigned max_pairs)
 
 void virtio_net_attach(struct virtio_dev *d)
 {
-    if (!virtio_negotiate(d, choose_features(d->t->get_features(d))))
+    if (!virtio_negotiate(d, choose_features(d, d->t->get_features(d))))
         return;
     struct vnet *v = aligned_alloc(64, sizeof *v);
     if (!v) {
@@ -461,6 +492,9 @@ void virtio_net_attach(struct virtio_dev *d)
     v->nd.ops = &vnet_ops;
     v->nd.name = d->name;
     v->mrg_rxbuf = virtio_has(d, VIRTIO_NET_F_MRG_RXBUF);
+    /* §5.1.6.1: without VERSION_1, num_buffers is there only with mergeable buffers. */
+    v->hdr_len = virtio_has(d, VIRTIO_F_VERSION_1) || v->mrg_rxbuf ? HDR_LEN : LEGACY_HDR_LEN;
+    v->split_hdr = !virtio_has(d, VIRTIO_F_VERSION_1) && !virtio_has(d, VIRTIO_F_ANY_LAYOUT);
     read_config(v);
     unsigned max_pairs = virtio_has(d, VIRTIO_NET_F_MQ)
         ? virtio_config_read(d, offsetof(struct virtio_net_config, max_virtqueue_pairs), 2) : 1;
@@ -483,7 +517,7 @@ void virtio_net_attach(struct virtio_dev *d)
             v->nd.nqueues = 1;
         }
     }
-    klog("%s: virtio-net, features 0x%lx, %u of %u queue pairs", d->name, (unsigned long)d->features,
-         v->nd.nqueues, max_pairs);
+    klog("%s: virtio-net (%s), features 0x%lx, %u of %u queue pairs", d->name, virtio_interface(d),
+         (unsigned long)d->features, v->nd.nqueues, max_pairs);
     netdev_register(&v->nd);
 }

@@ -11,6 +11,7 @@
 #include <linux/pci_regs.h>
 #include <linux/virtio_pci.h>
 #include "virtio.h"
+#include "virtio_pci.h"
 #include "../../arch/x86_64/layout.h"
 #include "../../arch/x86_64/pci.h"
 #include "../../arch/x86_64/smp.h"
@@ -23,28 +24,10 @@
 #define VIRTIO_PCI_TRANSITIONAL1 0x103F
 #define VIRTIO_PCI_MODERN0       0x1040
 #define VIRTIO_PCI_MODERN1       0x107F
-#define PCI_BARS                 6
 
 /* MSI message address (Intel SDM vol. 3 §11.11.1): physical destination, no redirection. */
 #define MSI_ADDRESS_BASE         0xFEE00000u
 #define MSI_MAX_APIC_ID          255
-
-struct pci_vdev {
-    struct virtio_dev dev;      /* first: the transport ops get a struct virtio_dev * */
-    struct pci_addr addr;
-    struct pci_bar bars[PCI_BARS];
-    uint8_t bars_read;          /* bitmap: which of bars[] are decoded */
-    volatile struct virtio_pci_common_cfg *common;
-    volatile uint8_t *notify_base;
-    uint64_t notify_len;
-    uint32_t notify_mult;
-    volatile uint8_t *isr;      /* only INTx needs it (§4.1.4.5); mapped so a fallback could read it */
-    volatile uint8_t *device_cfg;
-    uint64_t device_cfg_len;
-    unsigned pci_cfg_cap;       /* VIRTIO_PCI_CAP_PCI_CFG position, 0 if none; unused: the BARs are mapped */
-    volatile uint32_t *msix;    /* the MSI-X table, NULL when interrupts are not available */
-    uint16_t msix_size, msix_used;
-};
 
 static struct pci_vdev *to_pci(struct virtio_dev *d) { return (struct pci_vdev *)d; }
 
@@ -146,22 +129,27 @@ static uint16_t msix_entry_for(struct pci_vdev *v, unsigned cpu)
     return VIRTIO_MSI_NO_VECTOR;
 }
 
-/* With queue_select already set: aim the queue's interrupt at `cpu`, or leave it polled only. */
-/* True when the queue's interrupt reaches its owner. */
+uint16_t virtio_pci_msix_pick(struct pci_vdev *v, unsigned index, unsigned cpu)
+{
+    if (!v->msix)
+        return VIRTIO_MSI_NO_VECTOR;
+    if (cpu >= cpu_count || cpu_apic_ids[cpu] > MSI_MAX_APIC_ID) {
+        klog("%s: cpu %u cannot be an MSI target; queue %u is polled only", v->dev.name, cpu, index);
+        return VIRTIO_MSI_NO_VECTOR;
+    }
+    uint16_t entry = msix_entry_for(v, cpu);
+    if (entry == VIRTIO_MSI_NO_VECTOR)
+        klog("%s: no MSI-X entry left for queue %u; it is polled only", v->dev.name, index);
+    return entry;
+}
+
+/* With queue_select already set: aim the queue's interrupt at `cpu`; true when it reaches its owner. */
 static bool route_queue(struct pci_vdev *v, unsigned index, unsigned cpu)
 {
     volatile struct virtio_pci_common_cfg *c = v->common;
-    if (!v->msix)
+    uint16_t entry = virtio_pci_msix_pick(v, index, cpu);
+    if (entry == VIRTIO_MSI_NO_VECTOR)
         return false;
-    if (cpu >= cpu_count || cpu_apic_ids[cpu] > MSI_MAX_APIC_ID) {
-        klog("%s: cpu %u cannot be an MSI target; queue %u is polled only", v->dev.name, cpu, index);
-        return false;
-    }
-    uint16_t entry = msix_entry_for(v, cpu);
-    if (entry == VIRTIO_MSI_NO_VECTOR) {
-        klog("%s: no MSI-X entry left for queue %u; it is polled only", v->dev.name, index);
-        return false;
-    }
     c->queue_msix_vector = entry;
     if (c->queue_msix_vector != entry) {
         klog("%s: device refused MSI-X entry %u for queue %u; it is polled only", v->dev.name,
@@ -245,7 +233,7 @@ static uint32_t device_type(struct pci_addr a, bool *transitional)
  * which costs the hypervisor a remap each time, so BARs that no capability
  * names are never sized. NULL for an index that names no BAR.
  */
-static const struct pci_bar *bar(struct pci_vdev *v, unsigned i)
+const struct pci_bar *virtio_pci_bar(struct pci_vdev *v, unsigned i)
 {
     if (i >= PCI_BARS)
         return 0;
@@ -273,7 +261,7 @@ static volatile uint8_t *map_structure(struct pci_vdev *v, uint8_t type, uint64_
     for (unsigned cap = next_vendor_cap(v, 0); cap; cap = next_vendor_cap(v, cap)) {
         if (pci_read8(v->addr, cap + VIRTIO_PCI_CAP_CFG_TYPE) != type)
             continue;
-        const struct pci_bar *b = bar(v, pci_read8(v->addr, cap + VIRTIO_PCI_CAP_BAR));
+        const struct pci_bar *b = virtio_pci_bar(v, pci_read8(v->addr, cap + VIRTIO_PCI_CAP_BAR));
         uint32_t off = pci_read32(v->addr, cap + VIRTIO_PCI_CAP_OFFSET);
         uint32_t n = pci_read32(v->addr, cap + VIRTIO_PCI_CAP_LENGTH);
         if (!b || n < min_len)
@@ -308,8 +296,9 @@ static bool map_structures(struct pci_vdev *v)
 
 /*
  * Enable MSI-X with every entry masked; queue_enable() unmasks the entries
- * it aims at a shard. The configuration-change interrupt stays off: the
- * drivers read the config space when they need it.
+ * it aims at a shard. The configuration-change interrupt stays off (the
+ * transport's set_msix_config): the drivers read the config space when
+ * they need it.
  */
 static void setup_msix(struct pci_vdev *v)
 {
@@ -319,7 +308,7 @@ static void setup_msix(struct pci_vdev *v)
     uint16_t ctrl = pci_read16(v->addr, cap + PCI_MSIX_FLAGS);
     uint32_t table = pci_read32(v->addr, cap + PCI_MSIX_TABLE);
     uint16_t size = (uint16_t)((ctrl & PCI_MSIX_FLAGS_QSIZE) + 1);
-    const struct pci_bar *b = bar(v, table & PCI_MSIX_TABLE_BIR);
+    const struct pci_bar *b = virtio_pci_bar(v, table & PCI_MSIX_TABLE_BIR);
     uint64_t bytes = (uint64_t)size * PCI_MSIX_ENTRY_SIZE;
     volatile uint32_t *t = b ? pci_map_bar(b, table & PCI_MSIX_TABLE_OFFSET, bytes) : 0;
     if (!t)
@@ -328,9 +317,26 @@ static void setup_msix(struct pci_vdev *v)
     for (unsigned i = 0; i < size; i++)
         t[i * PCI_MSIX_ENTRY_SIZE / 4 + PCI_MSIX_ENTRY_VECTOR_CTRL / 4] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
     pci_write16(v->addr, cap + PCI_MSIX_FLAGS, (ctrl | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL);
-    v->common->msix_config = VIRTIO_MSI_NO_VECTOR;
     v->msix = t;
     v->msix_size = size;
+}
+
+static void modern_msix_config(struct pci_vdev *v, uint16_t entry) { v->common->msix_config = entry; }
+
+/* The modern interface when the device has it (the spec's preference), else the legacy one. */
+static bool choose_interface(struct pci_vdev *v, bool transitional)
+{
+    if (map_structures(v)) {
+        v->dev.t = &pci_transport;
+        v->set_msix_config = modern_msix_config;
+        v->decode = PCI_COMMAND_MEMORY;
+        return true;
+    }
+    if (transitional && virtio_pci_legacy_setup(v))
+        return true;
+    klog("%s: no usable virtio 1.x capabilities%s, skipped", v->dev.name,
+         transitional ? " and no legacy I/O BAR" : " (broken modern device)");
+    return false;
 }
 
 static void probe_function(struct pci_addr a, void *arg)
@@ -346,24 +352,25 @@ static void probe_function(struct pci_addr a, void *arg)
         return;
     }
     v->addr = a;
-    v->dev.t = &pci_transport;
     v->dev.priv = v;
     v->dev.device_id = type;
     fmt_snprintf(v->dev.name, sizeof v->dev.name, "virtio-pci@%02x:%02x.%x", a.bus, a.dev, a.fn);
-    if (!map_structures(v)) {
-        klog("%s: no usable virtio 1.x capabilities (%s device), skipped", v->dev.name,
-             transitional ? "legacy-only transitional" : "broken modern");
+    if (!choose_interface(v, transitional)) {
         free(v);
         return;
     }
-    pci_enable(a, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    /* The MSI-X table is in a memory BAR whichever interface carries the registers. */
+    pci_enable(a, v->decode | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     setup_msix(v);
     if (v->msix)
-        klog("%s: device type %u via %s, %u MSI-X entries", v->dev.name, (unsigned)type, pci_mechanism(),
-             (unsigned)v->msix_size);
+        v->set_msix_config(v, VIRTIO_MSI_NO_VECTOR);
+    const char *via = v->dev.legacy ? "legacy I/O BAR" : "modern capabilities";
+    if (v->msix)
+        klog("%s: device type %u, %s via %s, %u MSI-X entries", v->dev.name, (unsigned)type, via,
+             pci_mechanism(), (unsigned)v->msix_size);
     else
-        klog("%s: device type %u via %s, no MSI-X: its queues are polled only, their shards never halt longer than 1 ms",
-             v->dev.name, (unsigned)type, pci_mechanism());
+        klog("%s: device type %u, %s via %s, no MSI-X: its queues are polled only, their shards never halt longer than 1 ms",
+             v->dev.name, (unsigned)type, via, pci_mechanism());
     virtio_attach(&v->dev);
 }
 

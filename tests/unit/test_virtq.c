@@ -551,6 +551,31 @@ TEST(layout)
     }
 }
 
+/*
+ * A legacy device (virtio-mmio version 1 with QueueAlign 4096, legacy
+ * virtio-pci) is told only the ring's page frame and finds the rest by the
+ * legacy layout rules (virtio 1.2 §2.7.2 legacy interfaces): the available
+ * ring right after the descriptors, the used ring at the next 4096 boundary.
+ * The oracle is Linux's vring_init()/vring_size() from the uapi header.
+ */
+TEST(legacy_layout)
+{
+    for (unsigned size = 1; size <= 32768; size *= 2) {
+        for (int ind = 0; ind < 2; ind++) {
+            struct q q;
+            q_init(&q, (uint16_t)size, ind, true);
+            struct vring ref;
+            vring_init(&ref, size, q.mem, 4096);
+            CHECK_EQ(virtq_desc_addr(&q.vq), (uintptr_t)ref.desc);
+            CHECK_EQ(virtq_avail_addr(&q.vq), (uintptr_t)ref.avail);
+            CHECK_EQ(virtq_used_addr(&q.vq), (uintptr_t)ref.used);
+            CHECK(vring_size(size, 4096) <= virtq_mem_size((uint16_t)size, ind));
+            CHECK_EQ((uintptr_t)q.mem % 4096, 0);
+            q_free(&q);
+        }
+    }
+}
+
 TEST(need_event_reference)
 {
     /* event in [old, new), counted the slow way. */
