@@ -5,6 +5,7 @@
 #   make unit                 host unit tests only
 #   make linux APP=echo       the app as a Linux program: $(BUILD)/linux/$(APP)
 #   make demo                 the memcached image in a namespace, answering real clients (root)
+#   make soak                 500 boots, each checked on every shard from its first packet (root)
 #   make bench                benchmarks (not pass/fail; the virtio one needs root and downloads a Linux guest)
 #   make APP=memcached NETSTACK=lwip   the app over lwIP 2.1.3 instead of our stack: $(BUILD)/memcached-lwip.elf
 #   make lwip-images          every lwIP baseline image (fetches lwIP's Debian sources first; see runtime/lwip/)
@@ -39,7 +40,7 @@ KERNEL_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(KERNEL_C) $(KERNEL_S))
 APPS       := $(notdir $(patsubst %/,%,$(wildcard apps/*/)))
 APP_OBJ     = $(patsubst %,$(BUILD)/obj/%.o,$(wildcard apps/$(1)/*.c))
 
-.PHONY: all run test unit bench clean images demo FORCE
+.PHONY: all run test unit bench clean images demo soak FORCE
 all: $(BUILD)/$(IMAGE).elf
 
 $(BUILD)/obj/apps/%.c.o: apps/%.c
@@ -90,6 +91,9 @@ $(BUILD)/linux/$(APP): $(LINUX_SRC) $(wildcard apps/$(APP)/*.h runtime/linux/*.h
 
 demo:
 	scripts/demo-memcached.sh $(DEMO_SMP)
+
+soak: images
+	$(PYTHON) tests/integration/soak.py $(if $(BOOTS),--boots $(BOOTS))
 
 unit:
 	$(PYTHON) tests/run_tests.py --unit-only

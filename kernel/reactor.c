@@ -166,6 +166,14 @@ void reactor_run(void)
     uint64_t last_work = rdtsc();
     uint64_t idle_cycles = ns_to_cycles(c->idle_poll_ns);
     for (;;) {
+        /*
+         * The loop runs with interrupts off and takes them only when it
+         * halts, but some interrupts are for other shards: a virtio-mmio
+         * device has one line, routed here, whose handler wakes the shards
+         * that own its queues. A shard busy for a long time would hold
+         * that wake-up back, so every loop opens a one-instruction window.
+         */
+        irq_window();
         uint64_t t0 = rdtsc();
         c->stats.loops++;
         if (run_once(c)) {

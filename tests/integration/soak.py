@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""make soak: the boot storm over many boots (500 by default), memcached and echo in turn.
+
+    soak.py [--boots N]
+
+Prints one line per boot, then "N passed, N failed" (boots); exits 1 on any miss.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from boot_storm import default_plan, storm_boot  # noqa: E402
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--boots", type=int, default=500)
+    a = ap.parse_args()
+    one_round = default_plan(1)
+    failures = []
+    for i in range(a.boots):
+        config, smp = one_round[i % len(one_round)]
+        app = "memcached" if (i // len(one_round)) % 2 == 0 else "echo"
+        err = storm_boot(config, smp, app)
+        print(f"boot {i + 1}/{a.boots} {config} smp{smp} {app}: {'ok' if not err else 'FAILED'}", flush=True)
+        if err:
+            failures.append(f"boot {i + 1} ({config}, {smp} vCPUs, {app}): {err}")
+    for f in failures:
+        print(f)
+    print(f"{a.boots - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+if __name__ == "__main__":
+    sys.exit(main())
