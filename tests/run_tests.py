@@ -84,6 +84,27 @@ def run_fuzz(results, keyword):
         detail = "" if r.returncode == 0 else r.stderr[-3000:]
         results.record(f"fuzz/{name}", r.returncode == 0, detail)
 
+# Every program the integration tests run, and the Debian package that brings it (scripts/install-deps.sh
+# installs them all). A missing one fails the run up front, by name, instead of as odd failures later.
+REQUIRED_TOOLS = {
+    "qemu-system-x86_64": "qemu-system-x86", "ip": "iproute2", "ping": "iputils-ping", "sysctl": "procps",
+    "iptables": "iptables", "nft": "nftables", "dnsmasq": "dnsmasq-base", "memcached": "memcached",
+    "memcaslap": "libmemcached-tools", "memccapable": "libmemcached-tools", "memcstat": "libmemcached-tools",
+    "taskset": "util-linux", "gcc": "build-essential", "clang": "clang", "make": "make",
+}
+REQUIRED_FILES = {"/usr/share/qemu/qboot.rom": "qemu-system-data"}
+REQUIRED_PY = {"pymemcache": "python3-pymemcache", "matplotlib": "python3-matplotlib"}
+
+def check_tools(results):
+    import shutil
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    missing = [f"{t} ({pkg})" for t, pkg in REQUIRED_TOOLS.items() if not shutil.which(t, path=path)]
+    missing += [f"{f} ({pkg})" for f, pkg in REQUIRED_FILES.items() if not os.path.exists(f)]
+    missing += [f"python module {m} ({pkg})" for m, pkg in REQUIRED_PY.items()
+                if importlib.util.find_spec(m) is None]
+    results.record("integration/required-tools", not missing,
+                   "missing " + ", ".join(missing) + "; run scripts/install-deps.sh" if missing else "")
+
 def load_integration_cases():
     cases = []
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
@@ -123,6 +144,7 @@ def main():
         run_unit(results, args.keyword)
         run_fuzz(results, args.keyword)
     if not args.unit_only:
+        check_tools(results)
         run_integration(results, args.keyword)
     if results.failed:
         print("\nfailed:\n  " + "\n  ".join(results.failed))
