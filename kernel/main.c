@@ -31,6 +31,8 @@
 #include "../arch/x86_64/gdt.h"
 #include "../arch/x86_64/mptable.h"
 #include "../arch/x86_64/paging.h"
+#include "../arch/x86_64/pci.h"
+#include "../arch/x86_64/pci_assign.h"
 #include "../arch/x86_64/pic.h"
 #include "../arch/x86_64/rtc.h"
 #include "../arch/x86_64/shutdown.h"
@@ -238,6 +240,16 @@ static const char *enumerate_cpus(void)
     return source;
 }
 
+/* Before any driver reads a BAR: qboot leaves every BAR unassigned. */
+static void assign_pci_resources(void)
+{
+    const struct acpi_info *a = acpi.present ? &acpi : 0;
+    pci_init(a);
+    struct pci_window mem = pci_default_mem_window(boot.ram, boot.nram, a);
+    struct pci_window io = pci_default_io_window();
+    pci_assign_resources(&mem, &io);
+}
+
 static void cpu_local_setup(unsigned id)
 {
     gdt_load(id);
@@ -329,6 +341,7 @@ __attribute__((noreturn)) void boot_main(int proto, uint32_t info)
        its queues from a message that arrives before the app starts. */
     ioapic_init(ioapic_addrs, ioapics_sequential ? 0 : ioapic_bases, ioapic_count);
     virtio_mmio_probe(&cmd, acpi.present ? &acpi : 0);
+    assign_pci_resources();
     virtio_pci_probe(acpi.present ? &acpi : 0);
     netif_init();
     net_start(&cmd);

@@ -9,10 +9,6 @@
 #include "acpi.h"
 #include "paging.h"
 
-/* The kernel identity-maps physical memory with 4-level paging: addresses
-   from 2^47 on would not be canonical. */
-#define PCI_PHYS_LIMIT (1ULL << 47)
-
 /* 256 bytes of header, 64 of them before the first capability, 4 per capability at least. */
 #define PCI_MAX_CAPS 48
 
@@ -26,6 +22,7 @@ static void cfg_write(struct pci_addr a, unsigned off, uint32_t v, unsigned widt
 #define CAM_DATA    0xCFC
 
 /* Set once by pci_init() on the BSP, read-only afterwards. */
+static bool initialized;
 static uint64_t ecam_base;
 static uint8_t ecam_bus_start, ecam_bus_end;
 static bool use_ecam;
@@ -115,6 +112,10 @@ static bool mcfg_usable(const struct acpi_info *acpi)
 
 void pci_init(const struct acpi_info *acpi)
 {
+    /* Both resource assignment and the virtio-pci probe call it; the first call decides. */
+    if (initialized)
+        return;
+    initialized = true;
     if (!mcfg_usable(acpi))
         return;
     ecam_base = acpi->mcfg_base;

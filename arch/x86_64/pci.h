@@ -13,6 +13,10 @@
 
 struct acpi_info;
 
+/* The kernel identity-maps physical memory with 4-level paging: addresses
+   from 2^47 on would not be canonical. */
+#define PCI_PHYS_LIMIT (1ULL << 47)
+
 struct pci_addr {
     uint8_t bus, dev, fn;
 };
@@ -25,7 +29,8 @@ struct pci_bar {
     bool prefetchable;
 };
 
-/* Choose the access mechanism: ECAM from `acpi` (may be NULL), mapped uncached, else ports. */
+/* Choose the access mechanism: ECAM from `acpi` (may be NULL), mapped uncached, else ports.
+   Only the first call does anything. */
 void pci_init(const struct acpi_info *acpi);
 /* "ECAM" or "port CAM", for the console. */
 const char *pci_mechanism(void);

@@ -31,6 +31,7 @@ CONFIGS = {
     "pc-seabios": ("pc", ()),
     "pc-qboot": ("pc", ("--bios", QBOOT)),
     "q35": ("q35", ()),
+    "q35-qboot": ("q35", ("--qemu-arg=-bios", f"--qemu-arg={QBOOT}")),
 }
 
 APPS = {

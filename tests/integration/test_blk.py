@@ -64,6 +64,23 @@ def write_then_verify(machine, smp, queues=None):
                 expect_pass(b, 1, r"^blkcheck: 2048 blocks verified on 1 shards$", False, True)
     return run
 
+QBOOT = ["--bios", "/usr/share/qemu/qboot.rom"]
+
+def firmware_or_legacy(machine, extra, expect, smp=2, own_device=None):
+    """Disks where run.py's defaults are not what the user has: qboot's unassigned BARs, legacy devices.
+    own_device: a -device for the disk instead of run.py's (which sets disable-legacy=on on pc)."""
+    def run():
+        with scratch_disk() as disk:
+            if own_device:
+                args = ["--qemu-arg=-drive", f"--qemu-arg=file={disk},if=none,id=d0,format=raw",
+                        "--qemu-arg=-device", f"--qemu-arg={own_device},drive=d0"]
+                b = blkcheck(None, "check 11", smp=smp, machine=machine, extra=list(extra) + args)
+            else:
+                b = blkcheck(disk, "check 11", smp=smp, machine=machine, extra=extra)
+            b.expect(expect, "the device line")
+            expect_pass(b, smp, rf"^blkcheck: 2048 blocks written and verified on {smp} shards$", True, True)
+    return run
+
 def fewer_queues_than_shards():
     """4 shards on 2 queues: shards 2 and 3 go through the queue owners by message."""
     with scratch_disk() as disk:
@@ -157,6 +174,15 @@ def cases():
     for machine in ("microvm", "pc", "q35"):
         for smp in (1, 4):
             out.append((f"blk-{machine}-smp{smp}-write-then-verify", write_then_verify(machine, smp)))
+    out.append(("blk-pc-qboot-smp2", firmware_or_legacy("pc", QBOOT, r"virtio-blk \(virtio 1\.x\)")))
+    out.append(("blk-q35-qboot-smp2", firmware_or_legacy("q35", ["--qemu-arg=-bios", "--qemu-arg=" + QBOOT[1]],
+                                                         r"virtio-blk \(virtio 1\.x\)")))
+    out.append(("blk-microvm-legacy-mmio-smp2", firmware_or_legacy(
+        "microvm", ["--qemu-arg=-global", "--qemu-arg=virtio-mmio.force-legacy=true"],
+        r"virtio-mmio@\S+: virtio-blk \(legacy interface\)")))
+    out.append(("blk-pc-legacy-pci-smp2", firmware_or_legacy(
+        "pc", [], r"virtio-pci@\S+: virtio-blk \(legacy interface\)",
+        own_device="virtio-blk-pci,disable-modern=on,num-queues=2")))
     out.append(("blk-microvm-fewer-queues-than-shards", fewer_queues_than_shards))
     out.append(("blk-microvm-full-queue-no-indirect", full_queue_without_indirect))
     out.append(("blk-microvm-pvh-noacpi-halting", halting_shards_pvh_no_acpi))
