@@ -15,6 +15,8 @@
 #include "../arch/x86_64/cpu.h"
 
 #define LINE_MAX 512
+/* How long a crash report waits for the console lock: far longer than any line takes to print. */
+#define CRASH_LOCK_SPINS 10000000u
 
 static int console_lock;
 
@@ -69,7 +71,20 @@ void crash_printf(const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
+    /*
+     * Under the lock when it can be had soon, so that the line (run.py
+     * reads "shoal: exit status N" from it) is not cut by another CPU's
+     * output; without it when the lock's holder is the CPU that crashed.
+     */
+    bool locked = false;
+    for (unsigned i = 0; i < CRASH_LOCK_SPINS && !locked; i++)
+        if (!__atomic_exchange_n(&console_lock, 1, __ATOMIC_ACQUIRE))
+            locked = true;
+        else
+            cpu_relax();
     serial_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (locked)
+        __atomic_store_n(&console_lock, 0, __ATOMIC_RELEASE);
 }
 
 void panic(const char *fmt, ...)
