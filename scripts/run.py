@@ -11,10 +11,20 @@ create theirs in a network namespace). queues defaults to 1; with more
 than one, multiqueue (and RSS unless rss=off) are turned on. A disk gets
 one request queue per vCPU unless queues= says otherwise.
 
-Exits with the guest's own exit status: the image writes it to QEMU's
-isa-debug-exit port, which QEMU turns into (status << 1) | 1. A guest that
-stops without reporting a status (reset, triple fault, QEMU error) gives
-exit status 125; a run that exceeds --timeout gives 124.
+Exits with the guest's own exit status: the image prints "shoal: exit
+status N" and writes N to QEMU's isa-debug-exit port, which QEMU turns into
+(N << 1) | 1. QEMU's exit code 1 is both the guest's status 0 and QEMU's own
+error (a bad -device, a missing tap), so it counts as status 0 only with that
+console line. A guest that stops without reporting a status (reset, triple
+fault) or a QEMU that fails (its error output is repeated on stderr) gives
+exit status 125; a run that exceeds --timeout gives 124; SIGTERM, SIGINT or
+SIGHUP stop the run with 128 + the signal's number.
+
+QEMU runs in a session of its own and its whole process group is killed on
+every way run.py ends: QEMU's own exit, the timeout, those signals (SIGINT
+and SIGHUP only when not inherited as ignored, as under nohup or in a
+shell's background job), an exception; SIGKILL of run.py reaches QEMU
+through PR_SET_PDEATHSIG.
 
 KVM is used only where the CPU has hardware virtualization (vmx or svm in
 /proc/cpuinfo) and /dev/kvm is usable: on machines whose /dev/kvm is a
@@ -145,49 +155,137 @@ def disk_args(spec, index, machine, smp):
     model = "virtio-blk-device" if machine == "microvm" else "virtio-blk-pci,disable-legacy=on"
     return ["-drive", drive, "-device", f"{model},drive=disk{index},num-queues={queues}"]
 
-def die_with_parent():
-    """In QEMU's process, before exec: if run.py dies (even by SIGKILL), QEMU gets SIGKILL too."""
+def die_with_parent(parent):
+    """In QEMU's process, before exec: if run.py dies (even by SIGKILL), QEMU gets SIGKILL too.
+
+    PR_SET_PDEATHSIG fires when the thread that forked QEMU exits, so run() must be called from
+    run.py's main thread (it is: Popen runs there, and signal handlers need that thread anyway);
+    it survives QEMU's exec (QEMU is not set-uid). If run.py died between the fork and the prctl
+    the signal would never come: then getppid() is no longer run.py and the child leaves."""
     try:
         import ctypes
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:
+        os._exit(EXIT_NO_STATUS)
+
+class Stopped(BaseException):
+    """run.py was told to stop (SIGTERM, SIGINT, SIGHUP): QEMU is already killed when this is raised."""
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+# QEMU runs in a session (and process group) of its own, so that a terminal's Ctrl-C or a test
+# runner's killpg reaches run.py, which then decides; these are what the signal handlers use.
+_qemu = None
+_timed_out = False
+
+def kill_qemu():
+    """SIGKILL to QEMU's whole process group, while QEMU is not yet reaped (its pid, which is the
+    group's id, cannot have been reused). Idempotent; safe in a signal handler."""
+    p = _qemu
+    if p is not None and p.returncode is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 def run(cmd, timeout, quiet):
-    """Stream the console to stdout; return (qemu exit code or None on timeout, console bytes)."""
+    """Stream the console to stdout; return (qemu exit code or None on timeout, console bytes).
+
+    QEMU's process group is killed on every way out of here: QEMU's own exit (whatever it left
+    behind), the timeout (SIGALRM), SIGTERM, SIGINT and SIGHUP (unless inherited as ignored, as
+    nohup and shells' background jobs have them: those stay ignored), any exception (a closed
+    stdout, say); and PR_SET_PDEATHSIG covers SIGKILL of run.py."""
+    global _qemu
     out = bytearray()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=die_with_parent)
+    parent = os.getpid()
+
     def on_alarm(*_):
-        os.killpg(proc.pid, signal.SIGKILL)
-    def on_term(*_):
-        os.killpg(proc.pid, signal.SIGKILL)
-        sys.exit(EXIT_TIMEOUT)
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, on_term)
-    signal.alarm(max(1, int(timeout)))
+        global _timed_out
+        _timed_out = True
+        kill_qemu()
+
+    def on_stop(signum, _frame):
+        kill_qemu()
+        raise Stopped(signum)
+
+    stop_signals = [signal.SIGTERM]
+    for s in (signal.SIGINT, signal.SIGHUP):
+        if signal.getsignal(s) != signal.SIG_IGN:
+            stop_signals.append(s)
+    guarded = {signal.SIGALRM, *stop_signals}
+
+    def child_setup():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, guarded)
+        die_with_parent(parent)
+
+    previous = {s: signal.signal(s, on_stop) for s in stop_signals}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
     try:
-        for chunk in iter(lambda: proc.stdout.read1(4096), b""):
+        # No handler may run between the fork and _qemu being set (it would miss QEMU): the signals
+        # wait until then. The child unblocks them before exec.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, guarded)
+        try:
+            _qemu = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_setup)
+            signal.alarm(max(1, int(timeout)))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for chunk in iter(lambda: _qemu.stdout.read1(4096), b""):
             out += chunk
             if not quiet:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
-        rc = proc.wait()
+        # QEMU closed the console: wait for it to exit without reaping it, so that its pid (the
+        # group's id) stays ours while whatever is left of its group is killed.
+        os.waitid(os.P_PID, _qemu.pid, os.WEXITED | os.WNOWAIT)
+        kill_qemu()
+        rc = _qemu.wait()
     finally:
         signal.alarm(0)
-    timed_out = rc == -signal.SIGKILL
-    return (None if timed_out else rc), bytes(out)
+        kill_qemu()
+        if _qemu is not None and _qemu.returncode is None:
+            try:
+                _qemu.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        for s, h in previous.items():   # QEMU is gone: a later signal has its usual effect
+            signal.signal(s, h)
+    return (None if _timed_out else rc), bytes(out)
+
+def qemu_errors(console, qemu):
+    """QEMU's own error lines ("qemu-system-x86_64: ..."), else the end of the output."""
+    prefix = os.path.basename(qemu).encode() + b":"
+    text = console.replace(b"\r", b"")
+    lines = [l for l in text.splitlines() if l.startswith(prefix)]
+    if not lines:
+        lines = [l for l in text.splitlines() if l.strip()][-5:]
+    return "\n".join(l.decode(errors="replace") for l in lines) or "(no output)"
 
 def guest_status(qemu_rc, console):
+    """(status, problem): problem is None when the status is the guest's own or a timeout.
+
+    isa-debug-exit turns the guest's status v into QEMU exit code (v << 1) | 1, so the guest's
+    status 0 gives 1, which is also QEMU's code for its own errors (a bad -device, a missing
+    tap). The guest prints "shoal: exit status N" (machine_exit, arch/x86_64/shutdown.c) just
+    before it writes the port, so exit code 1 counts as status 0 only with that line."""
     if qemu_rc is None:
-        return EXIT_TIMEOUT
-    if qemu_rc & 1:
-        return qemu_rc >> 1
-    m = STATUS_LINE.findall(console)
-    if m:
-        return int(m[-1])
-    return EXIT_NO_STATUS
+        return EXIT_TIMEOUT, None
+    lines = STATUS_LINE.findall(console)
+    if qemu_rc == 1:
+        if lines:
+            return 0, None
+        return EXIT_NO_STATUS, "failed to start"
+    if qemu_rc > 0 and qemu_rc & 1:
+        return qemu_rc >> 1, None
+    if qemu_rc < 0:
+        return EXIT_NO_STATUS, f"killed by signal {-qemu_rc}"
+    if lines:
+        return int(lines[-1]), None
+    return EXIT_NO_STATUS, None
 
 def main():
     argv = sys.argv[1:]
@@ -223,9 +321,24 @@ def main():
     if args.print_command:
         print(" ".join(cmd))
         return 0
-    rc, console = run(cmd, args.timeout, args.quiet)
-    status = guest_status(rc, console)
-    if status == EXIT_NO_STATUS:
+    try:
+        rc, console = run(cmd, args.timeout, args.quiet)
+    except Stopped as e:
+        sys.stderr.write(f"run.py: stopped by {signal.Signals(e.signum).name}; QEMU killed\n")
+        return 128 + e.signum
+    except BrokenPipeError:
+        # Whoever read the console went away; QEMU is killed (run's finally). No traceback, and no
+        # second error when Python flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.stderr.write("run.py: console reader went away; QEMU killed\n")
+        return 128 + signal.SIGPIPE
+    status, problem = guest_status(rc, console)
+    if problem == "failed to start":
+        sys.stderr.write(f"run.py: QEMU failed (exit code 1 without a 'shoal: exit status' line on the console, "
+                         f"so not the guest's exit); QEMU said:\n{qemu_errors(console, cmd[0])}\n")
+    elif problem:
+        sys.stderr.write(f"run.py: QEMU was {problem}; the guest reported no exit status\n")
+    elif status == EXIT_NO_STATUS:
         sys.stderr.write(f"run.py: guest stopped without an exit status (QEMU exit code {rc})\n")
     elif status == EXIT_TIMEOUT:
         sys.stderr.write(f"run.py: timed out after {args.timeout} s\n")

@@ -12,6 +12,10 @@ bytes. The image is $SHOAL_BUILD/hello.elf (default build/) unless --image
 names one. --tsc-khz is run.py's: auto hands the guest the host's TSC rate
 under TCG (no calibration), off makes it calibrate as a plain
 `qemu-system-x86_64 -kernel` boot does.
+
+Nothing is retried: a boot that fails is printed at once, marks its row
+FAILED (medians of the boots that worked, if any), is listed with its
+reason under the table, and makes the command exit 1 at the end.
 """
 import argparse
 import os
@@ -21,6 +25,8 @@ import struct
 import subprocess
 import sys
 import time
+
+from guests import BenchError, Failures  # noqa: E402  (tests/bench/guests.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("SHOAL_BUILD", os.path.join(ROOT, "build"))
@@ -45,11 +51,12 @@ def one_run(image, smp, args):
            "--machine", args.machine, "--timeout", "120"]
     if args.tsc_khz:
         cmd += ["--tsc-khz", args.tsc_khz]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)   # run.py stops at 120 s
     wall = time.monotonic() - t0
     m = READY.search(r.stdout)
     if r.returncode != 0 or not m:
-        sys.exit(f"boot.py: hello failed (status {r.returncode}):\n{r.stdout[-2000:]}")
+        raise BenchError(f"{os.path.basename(image)} failed (status {r.returncode}) {r.stderr.strip()[-300:]}; "
+                         f"console:\n{r.stdout[-800:]}")
     p = PHASES.search(r.stdout)
     phases = [(k, int(v)) for k, v in (w.split("=") for w in p.group(1).split())] if p else []
     return int(m.group(3)), int(m.group(2)), wall * 1000, phases
@@ -72,16 +79,25 @@ def main():
     print(f"{'vCPUs':>5} {'entry ms':>9} {'ready ms':>9} {'kernel ms':>10} {'QEMU run ms':>12}   (medians of {args.runs}, "
           f"-M {args.machine}, TCG, tsc_khz {args.tsc_khz or 'auto'})")
     phase_lines = []
+    failures = Failures("boot.py")
     for smp in (1, 4):
-        runs = [one_run(image, smp, args) for _ in range(args.runs)]
+        runs = [failures.attempt(smp, f"{smp} vCPU(s), boot {i + 1}", one_run, image, smp, args)
+                for i in range(args.runs)]
+        runs = [r for r in runs if r]
+        mark = failures.mark(smp, args.runs)
+        if not runs:
+            print(f"{smp:>5} {'-':>9} {'-':>9} {'-':>10} {'-':>12}  {mark}", flush=True)
+            continue
         entry = statistics.median(r[0] for r in runs) / 1000
         ready = statistics.median(r[1] for r in runs) / 1000
         kernel = statistics.median((r[1] - r[0]) for r in runs) / 1000
         wall = statistics.median(r[2] for r in runs)
-        print(f"{smp:>5} {entry:>9.1f} {ready:>9.1f} {kernel:>10.1f} {wall:>12.0f}")
+        print(f"{smp:>5} {entry:>9.1f} {ready:>9.1f} {kernel:>10.1f} {wall:>12.0f}  {mark}", flush=True)
         if runs[0][3]:
             phase_lines.append(f"{smp} vCPU phases (us, medians): {median_phases(runs)}")
     print("\n".join(phase_lines))
+    failures.print_report()
+    return failures.exit_status()
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -64,13 +64,18 @@ memcaslap instead ("load") cost Shoal 60% and Linux 25-50% of their ops/s, becau
 busy and starves the tap I/O; at 2 vCPUs, both vCPUs on core 0 ("vcpu") cost Linux 60%.
 QEMU's threads start on the I/O core (run.py is started with that affinity and QEMU inherits it; QEMU runs
 with `-name compare,debug-threads=on` so that its vCPU threads are named "CPU n/TCG"), and the vCPU
-threads are moved as soon as they appear, before the guest has run far. A boot that fails (guest not up,
-memcaslap or mc_load error) is retried once; the failure is listed under the table.
+threads are moved as soon as they appear, before the guest has run far.
 
-A row whose configuration cannot be built or booted gets its reason instead of numbers; the smoke test
-(tests/integration/test_compare_smoke.py) runs `--runs 1 --seconds 1 --vcpus 1 --smoke` and fails unless
-every row has numbers, except the lwIP row when lwIP's sources cannot be fetched (no network): that row
-is then "skipped". About 7 minutes on a 2-core host with the defaults (an estimate: mc_load adds 4 to 10 s
+Nothing is retried. A boot that fails (guest not up, memcaslap or mc_load error) is printed at once; its
+row of the table is marked FAILED (with the medians of the rounds that worked, if any) and its reason
+is listed under the table; compare.py still writes its outputs and then exits 1. --break CONFIG boots
+that configuration with a QEMU device that does not exist, so that its boots fail: the smoke test uses
+it to check that a failure is reported and not retried.
+
+A row whose configuration cannot be built gets its reason instead of numbers ("not built", "skipped";
+these do not change the exit status); the smoke test (tests/integration/test_compare_smoke.py) runs
+`--runs 1 --seconds 1 --vcpus 1 --smoke` and fails unless every row has numbers, then one broken boot
+(`--configs shoal --break shoal`), which must be reported FAILED, once, with a non-zero exit. About 7 minutes on a 2-core host with the defaults (an estimate: mc_load adds 4 to 10 s
 per boot, its preload of 10,000 keys taking several seconds on the slow Linux rows under TCG).
 """
 import argparse
@@ -117,6 +122,8 @@ CONFIGS = [
 ]
 BASELINE = "linux"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# --break CONFIG: QEMU refuses to start with this, so the boot fails (the smoke test's failure case).
+BROKEN_DEVICE = ("-device", "compare-break-no-such-device")
 
 # ---------------------------------------------------------------------------------------------------
 # building
@@ -306,12 +313,13 @@ class NamedGuest(Guest):
     """guests.Guest with QEMU's `-name compare,debug-threads=on`, so that its vCPU threads are called
     "CPU n/TCG" (QEMU 7.2 leaves every thread "qemu-system-x86" otherwise)."""
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a, qemu_args=(), **kw):
         real = subprocess.Popen
 
         def popen(cmd, **pkw):
             i = cmd.index("--") if "--" in cmd else len(cmd)
-            cmd = cmd[:i] + ["--qemu-arg=-name", "--qemu-arg=compare,debug-threads=on"] + cmd[i:]
+            extra = ["-name", "compare,debug-threads=on", *qemu_args]
+            cmd = cmd[:i] + [f"--qemu-arg={a}" for a in extra] + cmd[i:]
             return real(cmd, **pkw)
         subprocess.Popen = popen
         try:
@@ -418,27 +426,40 @@ def one_boot(key, smp, lay, tsc_khz, args):
         try:
             t0 = time.monotonic()
             g = NamedGuest(kind, smp, args.machine, tsc_khz, image=image,
-                      shoal_cmdline=[f"ip={GUEST_IP}/{PREFIX}", "--", "-m", "64"],
-                      linux_cmdline=lcmd, ns=ns, timeout=timeout)
+                           shoal_cmdline=[f"ip={GUEST_IP}/{PREFIX}", "--", "-m", "64"],
+                           linux_cmdline=lcmd, ns=ns, timeout=timeout,
+                           qemu_args=BROKEN_DEVICE if key in args.broken else ())
         finally:
             os.sched_setaffinity(0, mine)
         probe = None
         try:
             qpid = qemu_pid(g.proc.pid)
             if qpid is None:
-                raise RuntimeError(f"no QEMU process under run.py; console:\n{g.tail()}")
+                g.wait(10)
+                raise RuntimeError(f"no QEMU process under run.py (run.py exit status {g.proc.returncode}); "
+                                   f"console:\n{g.tail()}")
             vt = pin(qpid, lay, smp)
             if len(vt) < smp:
                 raise RuntimeError(f"found {len(vt)} vCPU threads of {smp} in QEMU {qpid}: {threads(qpid)}")
             probe = subprocess.Popen(["ip", "netns", "exec", ns.name, "taskset", "-c", str(lay["load"]),
                                       sys.executable, "-c", PROBE, GUEST_IP, str(PORT), "120"],
                                      stdout=subprocess.PIPE, text=True)
-            try:
-                out, _ = probe.communicate(timeout=130)
-            except subprocess.TimeoutExpired:
-                probe.kill()
-                out = ""
+            out, deadline = "", time.monotonic() + 130
+            while True:                                # the probe's answer, unless the guest stops first
+                try:
+                    out, _ = probe.communicate(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if g.proc.poll() is not None or time.monotonic() > deadline:
+                        probe.kill()
+                        probe.communicate()
+                        out = ""
+                        break
             if probe.returncode != 0 or not out.strip():
+                if g.proc.poll() is not None:
+                    g.reader.join(5)
+                    raise RuntimeError(f"the guest stopped (run.py exit status {g.proc.returncode}) before port "
+                                       f"{PORT} accepted a connection; console:\n{g.tail()}")
                 raise RuntimeError(f"port {PORT} never accepted a connection; console:\n{g.tail()}")
             boot_ms = (float(out.split()[0]) - t0) * 1000
             if not g.wait_for(r"memcached: ready", 30):
@@ -511,14 +532,17 @@ def summarize(results, status, vcpus):
             good = [r for r in runs if "error" not in r]
             if status.get(key):
                 row["status"], row["reason"] = status[key]
-            elif not good:
+            elif not runs:
+                row["status"], row["reason"] = "failed", "not run"
+            elif len(good) < len(runs):     # any failed boot fails the row: its reasons are listed
                 row["status"] = "failed"
-                row["reason"] = runs[0]["error"] if runs else "not run"
+                row["failed_runs"] = [r["error"][:1500] for r in runs if "error" in r]
+                row["reason"] = (f"{len(row['failed_runs'])} of {len(runs)} boot(s) failed: "
+                                 + "; ".join(e[:300] for e in row["failed_runs"]))
             else:
                 row["status"] = "ok"
+            if good and not status.get(key):
                 row["runs"] = len(good)
-                if len(good) < len(runs):
-                    row["failed_runs"] = [r["error"][:300] for r in runs if "error" in r]
                 for k, _, _ in COLS:
                     row[k] = med(good, k)
                 bgood = [r for r in base if "error" not in r]
@@ -547,27 +571,39 @@ def ratio(row, k):
     return f"{v:.2f}" + (f" ({rg[0]:.2f}-{rg[1]:.2f})" if rg else "")
 
 
+def one_line(text):
+    """A reason (which may hold console lines) as one markdown list item."""
+    return " / ".join(l.strip() for l in text.splitlines() if l.strip())
+
+
 def tables(rows):
     """Markdown: absolute figures, then ratios against stock memcached on Linux."""
     out = ["| configuration | vCPUs | " + " | ".join(h for _, h, _ in COLS) + " |",
            "|---|--:|" + "--:|" * len(COLS)]
     notes = []
     for r in rows:
+        if r["status"] == "failed":
+            n = len(r.get("failed_runs", ())) or "all"
+            label = f"{r['label']} **FAILED** ({n} of {r.get('runs', 0) + len(r.get('failed_runs', ()))} boots)"
+            notes.append(f"- {r['label']}, {r['vcpus']} vCPU(s): **FAILED**: {one_line(r['reason'])}")
+            if not r.get("runs"):
+                out.append(f"| {label} | {r['vcpus']} | FAILED: see below |" + " |" * (len(COLS) - 1))
+                continue
+            out.append(f"| {label} | {r['vcpus']} | " + " | ".join(fmt(r, k, f) for k, _, f in COLS) + " |")
+            continue
         if r["status"] != "ok":
             out.append(f"| {r['label']} | {r['vcpus']} | {r['status']}: see below |" + " |" * (len(COLS) - 1))
             notes.append(f"- {r['label']}, {r['vcpus']} vCPU(s): **{r['status']}**: {r['reason']}")
             continue
         out.append(f"| {r['label']} | {r['vcpus']} | " + " | ".join(fmt(r, k, f) for k, _, f in COLS) + " |")
-        if r.get("failed_runs"):
-            notes.append(f"- {r['label']}, {r['vcpus']} vCPU(s): {len(r['failed_runs'])} run(s) failed: "
-                         + "; ".join(r["failed_runs"]))
     out += ["", "Ratios against stock memcached on Linux at the same vCPU count (median / median; range of the "
             "per-round ratios in brackets; ops/s: higher is better, the rest: lower is better):", "",
             "| configuration | vCPUs | " + " | ".join(h for _, h in RATIO_COLS) + " |",
             "|---|--:|" + "--:|" * len(RATIO_COLS)]
     for r in rows:
-        if r["status"] == "ok" and r["config"] != BASELINE:
-            out.append(f"| {r['label']} | {r['vcpus']} | " + " | ".join(ratio(r, k) for k, _ in RATIO_COLS) + " |")
+        if r.get("runs") and r["config"] != BASELINE:
+            label = r["label"] + (" **FAILED** (medians of the boots that worked)" if r["status"] == "failed" else "")
+            out.append(f"| {label} | {r['vcpus']} | " + " | ".join(ratio(r, k) for k, _ in RATIO_COLS) + " |")
     if notes:
         out += [""] + notes
     return "\n".join(out)
@@ -625,11 +661,11 @@ def machine_facts():
             "host": socket.gethostname()}
 
 
-def block(rows, args, facts, elapsed, layouts, png_name, cmdline, retried):
+def block(rows, args, facts, elapsed, layouts, png_name, cmdline, failed):
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip()
     lay = "\n".join(f"  - {v} vCPU(s): {layout_text(l)}" for v, l in layouts.items())
-    retry_text = ("\nBoots that failed once and were retried:\n" + "\n".join(f"- {r}" for r in retried) + "\n"
-                  if retried else "")
+    fail_text = (f"\n**This run failed**: {len(failed)} boot(s) failed (not retried; listed above, their rows "
+                 f"marked FAILED), and compare.py exited 1.\n" if failed else "")
     return f"""{BEGIN}
 ## memcached: Shoal against Linux and lwIP, one run (issue 6)
 
@@ -665,10 +701,11 @@ Shoal; vmlinuz + initrd.gz for Linux (one initramfs for both Linux rows, with th
 other benchmarks' programs). "RSS": QEMU's VmRSS after memcaslap's load. "heap": guest heap in
 use after memcaslap's load (`stats shards`; summed over shards on Shoal, glibc's process
 figure for apps/memcached on Linux). Under TCG absolute times say little about real
-hardware; the ratios are the point.
+hardware; the ratios are the point. Nothing is retried: a boot that fails is marked FAILED
+with its reason and makes compare.py exit 1.
 
 {tables(rows)}
-{retry_text}
+{fail_text}
 ![memcached comparison]({png_name})
 {END}"""
 
@@ -703,6 +740,9 @@ def main():
     ap.add_argument("--out-dir", help="where the markdown block and the PNG go (default: docs/, or a temporary "
                     "directory with --smoke)")
     ap.add_argument("--json", help="write every row (numbers or reason) to this file")
+    ap.add_argument("--break", dest="broken", action="append", default=[], metavar="CONFIG",
+                    help="boot CONFIG with a QEMU device that does not exist, so that it fails (to test the "
+                    "failure reporting; repeatable)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("compare.py: needs root (network namespaces and tap devices)")
@@ -734,22 +774,15 @@ def main():
         if st:
             print(f"  {k}: {st[0]}: {st[1]}", flush=True)
     results = {}
-    retried = []
+    failed = []                  # "config, N vCPU(s), round R: reason" of every boot that failed
     for rnd in range(args.runs):
         for smp in vcpus:
             for key, label, _ in CONFIGS:
                 if status.get(key):
                     continue
                 t = time.monotonic()
-                try:
-                    try:
-                        res = one_boot(key, smp, layouts[smp], khz, args)
-                    except Exception as e:
-                        first = f"{type(e).__name__}: {e}"
-                        print(f"  round {rnd + 1} {smp} vCPU {key:<10} failed, retrying once: {first[:1500]}",
-                              flush=True)
-                        retried.append(f"{key}, {smp} vCPU(s), round {rnd + 1}: {first[:300]}")
-                        res = one_boot(key, smp, layouts[smp], khz, args)
+                try:                     # once: a failed boot is reported, never retried
+                    res = one_boot(key, smp, layouts[smp], khz, args)
                     res["image"] = image_bytes(key)
                     msg = (f"{res['ops_s']:>8,} ops/s  mc_load p50/p99/p999 {res['p50']:.0f}/{res['p99']:.0f}/"
                            f"{res['p999']:.0f} us ({res['lat_ops_s']:,.0f} ops/s"
@@ -760,11 +793,15 @@ def main():
                 except Exception as e:  # a row that fails keeps its reason; the others go on
                     res = {"error": f"{type(e).__name__}: {e}"}
                     msg = "FAILED: " + res["error"][:1500]
+                    failed.append(f"{key}, {smp} vCPU(s), round {rnd + 1}: {res['error'][:300]}")
                 results.setdefault((key, smp), []).append(res)
                 print(f"  round {rnd + 1} {smp} vCPU {key:<10} {msg}  [{time.monotonic() - t:.0f} s]", flush=True)
     rows = summarize(results, status, vcpus)
     elapsed = time.monotonic() - t0
     print("\n" + tables(rows) + f"\n\n(whole run {elapsed:.0f} s)", flush=True)
+    if failed:
+        print(f"\ncompare.py: FAILED: {len(failed)} boot(s) failed (not retried):\n  "
+              + "\n  ".join(one_line(f) for f in failed), flush=True)
 
     out_dir = args.out_dir or (tempfile.mkdtemp(prefix="compare-") if args.smoke else DOCS)
     os.makedirs(out_dir, exist_ok=True)
@@ -777,14 +814,15 @@ def main():
     except ImportError as e:
         chart_err = f"no chart: {e} (python3-matplotlib, scripts/install-deps.sh; run with /usr/bin/python3)"
         print(f"compare.py: {chart_err}", flush=True)
-    write_docs(block(rows, args, facts, elapsed, layouts, "compare.png", cmdline, retried), md)
+    write_docs(block(rows, args, facts, elapsed, layouts, "compare.png", cmdline, failed), md)
     print(f"compare.py: wrote {md}" + ("" if chart_err else f" and {png}"), flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "elapsed_s": elapsed, "retried": retried, "chart": None if chart_err else png,
+            json.dump({"rows": rows, "elapsed_s": elapsed, "failed_boots": failed, "chart": None if chart_err else png,
                        "chart_error": chart_err, "markdown": md, "layouts": {str(k): v for k, v in layouts.items()}},
                       f, indent=1)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,6 +14,8 @@ BUILD = os.path.join(ROOT, "build")
 BENCH = os.path.join(BUILD, "bench")
 GUEST = os.path.join(BUILD, "linux-guest")
 RUN = os.path.join(ROOT, "scripts", "run.py")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from shoal_qemu import stop  # noqa: E402  (run.py and everything under it, QEMU included)
 EXIT_NO_STATUS = 125      # run.py's status for a guest that powers off without one (Linux)
 
 
@@ -113,14 +115,9 @@ class Guest:
         return rc
 
     def kill(self):
-        """SIGTERM: run.py takes QEMU down with it (and QEMU dies with run.py in any case)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """SIGTERM: run.py takes QEMU down with it; SIGKILL if it does not go, and then to whatever was
+        under it and still runs (shoal_qemu.stop). Every benchmark calls this in a finally."""
+        stop(self.proc)
         self.reader.join(5)
 
     def tail(self, n=15):
@@ -129,11 +126,73 @@ class Guest:
     def check_exit(self, rc, who):
         want = 0 if self.kind == "shoal" else EXIT_NO_STATUS
         if rc != want:
-            sys.exit(f"{who}: {self.kind} guest exited with {rc}, expected {want}; console:\n{self.tail()}")
+            raise BenchError(f"{self.kind} guest exited with {rc}, expected {want}; console:\n{self.tail()}")
+
+
+class BenchError(RuntimeError):
+    """A boot or a load run that failed; the message says why (with the console's tail)."""
+
+
+class Failures:
+    """The boots and load runs of a benchmark that failed. Nothing is retried: each failure is printed when
+    it happens, marks its row of the table FAILED, is listed with its reason under the table, and makes
+    the command exit non-zero at the end (exit_status)."""
+
+    def __init__(self, who):
+        self.who = who
+        self.items = []             # (key, what, reason)
+
+    def attempt(self, key, what, fn, *args, **kw):
+        """fn(*args, **kw), or None when it fails; key groups failures by table row (e.g. the vCPU count)."""
+        try:
+            return fn(*args, **kw)
+        except Exception as e:      # every failure is this boot's, reported; the others go on
+            reason = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
+            self.items.append((key, what, reason))
+            print(f"{self.who}: FAILED {what}: {reason[:2000]}", flush=True)
+            return None
+
+    def of(self, key):
+        return [(what, reason) for k, what, reason in self.items if k == key]
+
+    def mark(self, key, total):
+        """The table's marker for a row: '' when nothing failed, else 'FAILED (n of total boots)'."""
+        n = len(self.of(key))
+        return f"FAILED ({n} of {total} boots)" if n else ""
+
+    def report(self):
+        """Lines for under the table: every failure with its reason (on one line, shortened)."""
+        if not self.items:
+            return ""
+        lines = [f"\nFAILED: {len(self.items)} boot(s) or load run(s) failed (not retried; their rows are marked):"]
+        for _, what, reason in self.items:
+            flat = " / ".join(l.strip() for l in reason.splitlines() if l.strip()) or "?"
+            lines.append(f"  {what}: {flat[:300]}")
+        return "\n".join(lines)
+
+    def print_report(self):
+        if self.items:
+            print(self.report(), flush=True)
+
+    def exit_status(self):
+        return 1 if self.items else 0
+
+
+def median_or_none(values):
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def num(v, fmt):
+    """A table cell: the number, or '-' where every run failed."""
+    return "-" if v is None else format(v, fmt)
 
 
 def ratio_cell(shoal, linux, digits=1):
-    """Ratio of the medians, and the range of the per-round ratios (round i of Shoal against round i of Linux)."""
-    med = statistics.median(shoal) / statistics.median(linux)
-    per = [a / b for a, b in zip(shoal, linux) if b]
-    return f"{med:.2f}" + (f" ({min(per):.{digits}f}-{max(per):.{digits}f})" if len(per) > 1 else "")
+    """Ratio of the medians, and the range of the per-round ratios (round i of Shoal against round i of Linux).
+    None stands for a failed round: left out of the medians, and of the per-round ratios."""
+    ms, ml = median_or_none(shoal), median_or_none(linux)
+    if ms is None or not ml:
+        return "-"
+    per = [a / b for a, b in zip(shoal, linux) if a is not None and b]
+    return f"{ms / ml:.2f}" + (f" ({min(per):.{digits}f}-{max(per):.{digits}f})" if len(per) > 1 else "")

@@ -17,15 +17,19 @@ memcaslap's log2 histogram of all operations (-S at the end of the run; a percen
 bound of its power-of-two bucket: coarse, but the same ruler for both). Each round boots every guest once per vCPU count,
 Shoal and Linux alternating; medians over --runs rounds (default 3), ratio of medians (Shoal / Linux)
 and the range of per-round ratios.
+
+Nothing is retried: a boot that fails (guest not up, memcaslap error) is printed at once, its row of
+the table is marked FAILED (medians of the rounds that worked, if any), the reason is listed under the
+table, and the command exits 1 at the end.
 """
 import argparse
 import os
 import re
-import statistics
 import sys
 import time
 
-from guests import BUILD, ROOT, Guest, host_tsc_khz, prepare, ratio_cell  # noqa: E402
+from guests import (BUILD, ROOT, BenchError, Failures, Guest, host_tsc_khz, median_or_none, num,  # noqa: E402
+                    prepare, ratio_cell)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from netns import NetNS  # noqa: E402
@@ -78,13 +82,13 @@ def case(kind, smp, machine, tsc_khz, args):
                   ns=ns, timeout=timeout)
         try:
             if not g.wait_for(READY[kind], 180) or not wait_port(ns, 60):
-                sys.exit(f"memcached.py: {kind} did not come up; console:\n{g.tail()}")
+                raise BenchError(f"{kind} did not come up; console:\n{g.tail()}")
             r = ns.run("memcaslap", "-s", f"{GUEST_IP}:{PORT}", "-c", str(args.conns), "-T", "1",
                        "-t", f"{int(args.seconds)}s", "-S", f"{int(args.seconds)}s", check=False, timeout=args.seconds + 60)
             m = re.search(r"TPS: (\d+)", r.stdout)
             if r.returncode != 0 or not m:
-                sys.exit(f"memcached.py: {kind}: memcaslap failed ({r.returncode}): {r.stdout[-800:]}{r.stderr[-800:]}"
-                         f"\nconsole:\n{g.tail()}")
+                raise BenchError(f"{kind}: memcaslap failed ({r.returncode}): {r.stdout[-800:]}{r.stderr[-800:]}"
+                                 f"\nconsole:\n{g.tail()}")
             return {"tps": int(m.group(1)), **percentiles(r.stdout)}
         finally:
             g.kill()
@@ -106,19 +110,23 @@ def main():
           f"guest; memcaslap -c {args.conns} -T 1 -t {args.seconds:g}s (9:1 get:set, 1 KiB values); "
           f"{os.cpu_count()} host CPUs, {time.strftime('%Y-%m-%d')}; medians of {args.runs} rounds\n")
     print(f"{'vCPUs':>5} {'Shoal ops/s':>12} {'Linux ops/s':>12} {'Shoal/Linux':>18}   p50/p99/p999 us: Shoal | Linux")
-    med = statistics.median
+    failures = Failures("memcached.py")
     for smp in VCPUS:
-        rounds = {"shoal": [], "linux": []}
-        for _ in range(args.runs):
+        rounds = {"shoal": [], "linux": []}       # None for a round whose boot failed
+        for rnd in range(args.runs):
             for kind in ("shoal", "linux"):
-                rounds[kind].append(case(kind, smp, args.machine, khz, args))
-        s = [r["tps"] for r in rounds["shoal"]]
-        l = [r["tps"] for r in rounds["linux"]]
-        lat = " | ".join("/".join(f"{med(r.get(p, 0) for r in rounds[k]):.0f}" for p in ("p50", "p99", "p999"))
-                         for k in ("shoal", "linux"))
-        print(f"{smp:>5} {med(s):>12.0f} {med(l):>12.0f} {ratio_cell(s, l, digits=2):>18}   {lat}", flush=True)
+                rounds[kind].append(failures.attempt(smp, f"{kind}, {smp} vCPU(s), round {rnd + 1}", case,
+                                                     kind, smp, args.machine, khz, args))
+        s = [r and r["tps"] for r in rounds["shoal"]]
+        l = [r and r["tps"] for r in rounds["linux"]]
+        lat = " | ".join("/".join(num(median_or_none(r.get(p, 0) for r in rounds[k] if r), ".0f")
+                                  for p in ("p50", "p99", "p999")) for k in ("shoal", "linux"))
+        print(f"{smp:>5} {num(median_or_none(s), '>12.0f'):>12} {num(median_or_none(l), '>12.0f'):>12} "
+              f"{ratio_cell(s, l, digits=2):>18}   {lat}  {failures.mark(smp, 2 * args.runs)}", flush=True)
+    failures.print_report()
     print(f"\n(whole run {time.monotonic() - t0:.0f} s)")
+    return failures.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -29,15 +29,19 @@ Each round boots every guest once per case, Shoal and Linux alternating;
 the table shows medians over --runs rounds (default 3), the ratio of the
 medians (Shoal / Linux) and the range of the per-round ratios. Takes about
 4 minutes with the defaults (5 on a busy host).
+
+Nothing is retried: a boot or a load run that fails is printed at once, marks its rows of the table
+FAILED (medians of the rounds that worked, if any), is listed with its reason under the table, and
+makes the command exit 1 at the end.
 """
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
-from guests import BENCH, BUILD, GUEST, ROOT, Guest, host_tsc_khz, prepare, ratio_cell  # noqa: E402
+from guests import (BENCH, BUILD, GUEST, ROOT, BenchError, Failures, Guest, host_tsc_khz,  # noqa: E402
+                    median_or_none, num, prepare, ratio_cell)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from netns import NetNS  # noqa: E402  (a namespace with a tap, removed afterwards)
@@ -66,15 +70,19 @@ def net_case(kind, smp, machine, tsc_khz, seconds):
                   linux_cmdline=["bench=l2reflect"], ns=ns)
         try:
             if not g.wait_for(r"^(l2echo|l2reflect): ready", 90):
-                sys.exit(f"virtio.py: {kind} did not come up; console:\n{g.tail()}")
+                raise BenchError(f"{kind} did not come up; console:\n{g.tail()}")
             for i, (size, label) in enumerate(SIZES):
                 last = i == len(SIZES) - 1
                 r = ns.run(os.path.join(BENCH, "l2load"), ns.tap, f"size={size}", f"window={WINDOW}",
                            f"flows={FLOWS}", "warmup=0.5", f"seconds={seconds}", *(["exit"] if last else []),
-                           timeout=seconds + 30)
-                res = json.loads(r.stdout.strip().splitlines()[-1])
+                           check=False, timeout=seconds + 30)
+                lines = r.stdout.strip().splitlines()
+                if r.returncode != 0 or not lines:
+                    raise BenchError(f"{kind}: l2load size={size} failed ({r.returncode}): {r.stderr[-500:]}; "
+                                     f"console:\n{g.tail()}")
+                res = json.loads(lines[-1])
                 if res["bad"]:
-                    sys.exit(f"virtio.py: {kind} returned {res['bad']} mangled frames: {res}")
+                    raise BenchError(f"{kind} returned {res['bad']} mangled frames: {res}")
                 out[label] = res
             g.check_exit(g.wait(30), "virtio.py")
         finally:
@@ -98,7 +106,7 @@ def blk_case(kind, smp, machine, tsc_khz, disk, seconds):
         start = g.find(rf"^{name}: {phase} start")
         done = g.find(rf"^{name}: {phase} done {unit}=(\d+) seconds=([\d.]+) {key}=([\d.]+)")
         if not start or not done:
-            sys.exit(f"virtio.py: {kind} printed no {phase} result; console:\n{g.tail()}")
+            raise BenchError(f"{kind} printed no {phase} result; console:\n{g.tail()}")
         n, host_s = int(done[1][1]), done[0] - start[0]
         rate = n / host_s if phase == "rand4k" else n / host_s / 1e6
         res[phase] = {"host": rate, "guest": float(done[1][3]), "host_s": host_s}
@@ -124,40 +132,49 @@ def main():
     print(f"virtio benchmark: -M {args.machine}, TCG, -m 256, Shoal vs Linux {kver}; "
           f"host TSC {khz} kHz, {os.cpu_count()} host CPUs; medians of {args.runs} rounds, "
           f"ratio of medians (range of per-round ratios)")
-    med = statistics.median
+    med = median_or_none
+    failures = Failures("virtio.py")
     if not args.skip_net:
         print(f"\nnetwork: frames/s reflected, {WINDOW} in flight, {FLOWS} flows, {args.seconds:g} s per case")
         print(f"{'vCPUs':>5} {'wire B':>8} {'Shoal fps':>10} {'Linux fps':>10} {'Shoal/Linux':>18}   "
               f"frames lost, Shoal / Linux (of them while measuring)")
         for smp in VCPUS:
-            rounds = {"shoal": [], "linux": []}
-            for _ in range(args.runs):
+            rounds = {"shoal": [], "linux": []}   # None for a round whose boot or load failed
+            for rnd in range(args.runs):
                 for kind in ("shoal", "linux"):
-                    rounds[kind].append(net_case(kind, smp, args.machine, khz, args.seconds))
+                    rounds[kind].append(failures.attempt(("net", smp), f"network, {kind}, {smp} vCPU(s), round {rnd + 1}",
+                                                         net_case, kind, smp, args.machine, khz, args.seconds))
+            mark = failures.mark(("net", smp), 2 * args.runs)
             for _, label in SIZES:
-                s = [r[label] for r in rounds["shoal"]]
-                l = [r[label] for r in rounds["linux"]]
-                sf, lf = [r["fps"] for r in s], [r["fps"] for r in l]
-                lost = lambda rs: f"{sum(r['lost'] for r in rs)} ({sum(r['lost_measured'] for r in rs)})"
-                print(f"{smp:>5} {label:>8} {med(sf):>10.0f} {med(lf):>10.0f} {ratio_cell(sf, lf):>18}"
-                      f"   {lost(s)} / {lost(l)}", flush=True)
+                s = [r and r[label] for r in rounds["shoal"]]
+                l = [r and r[label] for r in rounds["linux"]]
+                sf, lf = [r and r["fps"] for r in s], [r and r["fps"] for r in l]
+                lost = lambda rs: (f"{sum(r['lost'] for r in rs if r)} "
+                                   f"({sum(r['lost_measured'] for r in rs if r)})")
+                print(f"{smp:>5} {label:>8} {num(med(sf), '.0f'):>10} {num(med(lf), '.0f'):>10} {ratio_cell(sf, lf):>18}"
+                      f"   {lost(s)} / {lost(l)}  {mark}", flush=True)
     if not args.skip_blk:
         print(f"\nblock: read-only {DISK_MB} MiB raw file, {args.blk_seconds} s per phase, host-timed "
               f"(guest's own figure in brackets)")
         print(f"{'vCPUs':>5} {'test':>22} {'Shoal':>17} {'Linux':>17} {'Shoal/Linux':>18}")
         for smp in VCPUS:
-            rounds = {"shoal": [], "linux": []}
-            for _ in range(args.runs):
+            rounds = {"shoal": [], "linux": []}   # None for a round whose boot failed
+            for rnd in range(args.runs):
                 for kind in ("shoal", "linux"):
-                    rounds[kind].append(blk_case(kind, smp, args.machine, khz, disk, args.blk_seconds))
+                    rounds[kind].append(failures.attempt(("blk", smp), f"block, {kind}, {smp} vCPU(s), round {rnd + 1}",
+                                                         blk_case, kind, smp, args.machine, khz, disk, args.blk_seconds))
+            mark = failures.mark(("blk", smp), 2 * args.runs)
             for phase, label in (("rand4k", "4 KiB random IOPS"), ("seq1m", "1 MiB sequential MB/s")):
-                s = [r[phase] for r in rounds["shoal"]]
-                l = [r[phase] for r in rounds["linux"]]
-                sh_, lh = [r["host"] for r in s], [r["host"] for r in l]
-                print(f"{smp:>5} {label:>22} {med(sh_):>8.0f} ({med(r['guest'] for r in s):>6.0f}) "
-                      f"{med(lh):>8.0f} ({med(r['guest'] for r in l):>6.0f}) {ratio_cell(sh_, lh):>18}", flush=True)
+                s = [r and r[phase] for r in rounds["shoal"]]
+                l = [r and r[phase] for r in rounds["linux"]]
+                sh_, lh = [r and r["host"] for r in s], [r and r["host"] for r in l]
+                gs, gl = med(r["guest"] for r in s if r), med(r["guest"] for r in l if r)
+                print(f"{smp:>5} {label:>22} {num(med(sh_), '.0f'):>8} ({num(gs, '.0f'):>6}) "
+                      f"{num(med(lh), '.0f'):>8} ({num(gl, '.0f'):>6}) {ratio_cell(sh_, lh):>18}  {mark}", flush=True)
+    failures.print_report()
     print(f"\n(whole run {time.monotonic() - t0:.0f} s)")
+    return failures.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from shoal_qemu import RUN
+from shoal_qemu import RUN, stop
 
 _serial = itertools.count()
 # Namespaces and taps need root; elsewhere (a developer's login) sudo must work without a password.
@@ -45,7 +45,26 @@ class NetNS:
         return self
 
     def __exit__(self, *exc):
+        self.kill_all()
         sh("ip", "netns", "delete", self.name, check=False)
+
+    def pids(self):
+        return sh("ip", "netns", "pids", self.name, check=False).stdout.split()
+
+    def kill_all(self, timeout=10):
+        """SIGKILL every process still in the namespace (a guest's run.py and QEMU, peers, load
+        generators), until none is left: deleting the namespace alone would leave them running,
+        QEMU holding the tap."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            if not pids:
+                return
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"netns: processes left in {self.name} after SIGKILL: {' '.join(pids)}\n")
+                return
+            sh("kill", "-9", *pids, check=False)
+            time.sleep(0.05)
 
     def run(self, *args, check=True, timeout=120):
         return subprocess.run(ROOT_PREFIX + ["ip", "netns", "exec", self.name, *args], check=check, capture_output=True,
@@ -105,14 +124,10 @@ class Guest:
         return rc
 
     def kill(self):
-        """SIGTERM lets run.py take QEMU down with it; SIGKILL if it does not go."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """SIGTERM lets run.py take QEMU down with it; SIGKILL if it does not go, and then to whatever
+        was under it (sudo, run.py, QEMU) and still runs (shoal_qemu.stop)."""
+        stop(self.proc)
+        self.reader.join(5)
 
     def tail(self, n=25):
         return "\n".join(self.console.splitlines()[-n:])

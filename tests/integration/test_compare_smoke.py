@@ -5,8 +5,13 @@ numbers and the chart was drawn. --smoke writes the markdown and the PNG into a 
 docs/ is never touched here.
 
 The lwIP row needs build/memcached-lwip.elf (`make APP=memcached NETSTACK=lwip`, which fetches lwIP's
-sources); when it cannot be built, for whatever reason, the test fails with compare.py's reason. Needs root, memcached and libmemcached-tools (memcaslap), and
-python3-matplotlib. About 1 minute (longer when the Linux guest must be rebuilt)."""
+sources); when it cannot be built, for whatever reason, the test fails with compare.py's reason.
+
+Then a boot that fails (`--configs shoal --break shoal`: QEMU is given a device that does not exist)
+must be reported and not retried: compare.py exits non-zero, the row is "failed" with QEMU's error as
+its reason, the markdown marks it FAILED, and exactly one boot was tried. Needs root, memcached and
+libmemcached-tools (memcaslap), and python3-matplotlib. About 1.5 minutes (longer when the Linux guest
+must be rebuilt)."""
 import json
 import os
 import shutil
@@ -52,6 +57,34 @@ def smoke():
             md = f.read()
         assert "<!-- compare.py begin -->" in md and "<!-- compare.py end -->" in md, "markdown block lacks markers"
         assert os.path.realpath(res["markdown"]).startswith(os.path.realpath(tmp)), "--smoke wrote outside its dir"
+        assert not res["failed_boots"], f"boots failed: {res['failed_boots']}"
+    broken_boot()
+
+
+def broken_boot():
+    """One boot that cannot work: reported FAILED with its reason, not retried, and the exit status says so."""
+    with tempfile.TemporaryDirectory(prefix="compare-smoke-") as tmp:
+        out = os.path.join(tmp, "rows.json")
+        cmd = ["/usr/bin/python3", COMPARE, "--runs", "1", "--seconds", "1", "--vcpus", "1", "--smoke",
+               "--configs", "shoal", "--break", "shoal", "--out-dir", tmp, "--json", out]
+        if os.geteuid() != 0:
+            cmd = ["sudo", "-n"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        log = f"{r.stdout[-3000:]}{r.stderr[-3000:]}"
+        assert r.returncode != 0, f"compare.py exited 0 with a broken boot:\n{log}"
+        assert os.path.exists(out), f"compare.py wrote no JSON for the failed run ({r.returncode}):\n{log}"
+        with open(out) as f:
+            res = json.load(f)
+        row = next(row for row in res["rows"] if row["config"] == "shoal")
+        assert row["status"] == "failed" and "compare-break-no-such-device" in row.get("reason", ""), \
+            f"the broken boot's row: {row}"
+        assert len(res["failed_boots"]) == 1, f"expected one failed boot, got {res['failed_boots']}"
+        tried = [l for l in r.stdout.splitlines() if l.strip().startswith("round 1 1 vCPU shoal ")]
+        assert len(tried) == 1 and "FAILED" in tried[0] and "retry" not in r.stdout, \
+            f"the boot was not tried exactly once and reported FAILED:\n{log}"
+        with open(res["markdown"]) as f:
+            md = f.read()
+        assert "**FAILED**" in md and "This run failed" in md, "the markdown does not mark the failure"
 
 
 def cases():

@@ -70,9 +70,10 @@ def image_suite(smp, queues, args, checks):
         with NetNS(queues=queues, addr=f"{HOST_IP}/24") as ns:
             ns.run("ip", "link", "set", "lo", "up")
             ref = reference_memcached(["ip", "netns", "exec", ns.name])
-            g = Guest(ns, image("memcached"), smp=smp, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- {args}",
-                      timeout=900)
+            g = None
             try:
+                g = Guest(ns, image("memcached"), smp=smp, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- {args}",
+                          timeout=900)
                 assert g.wait_for("memcached: ready", 120), f"memcached did not come up:\n{g.tail()}"
                 runner = lambda *cmd, timeout: ns.run(*cmd, check=False, timeout=timeout)
                 for c in checks:
@@ -82,7 +83,8 @@ def image_suite(smp, queues, args, checks):
             except AssertionError as e:
                 raise AssertionError(f"{e}\nconsole:\n{g.tail()}") from None
             finally:
-                g.kill()
+                if g:
+                    g.kill()
                 stop(ref)
     return run
 
@@ -106,8 +108,9 @@ def linux_suite(shards, checks):
         env = dict(os.environ, SHOAL_SHARDS=str(shards))
         srv = subprocess.Popen([exe, "-p", str(port), "-U", str(port)], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
-        ref = reference_memcached()
+        ref = None
         try:
+            ref = reference_memcached()
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 try:
@@ -121,7 +124,8 @@ def linux_suite(shards, checks):
             assert srv.poll() is None, f"the Linux build exited: {srv.stdout.read().decode()[-2000:]}"
         finally:
             stop(srv)
-            stop(ref)
+            if ref:
+                stop(ref)
     return run
 
 
