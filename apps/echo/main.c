@@ -196,6 +196,22 @@ static bool parse_port(const char *s, uint16_t *out)
     return v != 0;
 }
 
+/* Shards that listen so far: touched on shard 0 only, by message, so it needs no lock. */
+static unsigned shards_serving;
+
+/* On shard 0, once per shard: "ready" is printed when every shard serves, never before. */
+static void shard_serving(void *arg)
+{
+    unsigned port = (unsigned)(uintptr_t)arg;
+    if (++shards_serving < shard_count())
+        return;
+    struct shoal_net_info info;
+    shoal_net_info(&info);
+    shoal_print("echo: ready, TCP and UDP port %u on %u shards, address %u.%u.%u.%u%s\n", port, shard_count(),
+                info.ip >> 24, info.ip >> 16 & 255, info.ip >> 8 & 255, info.ip & 255,
+                info.configured ? "" : " (none yet)");
+}
+
 static bool parse_args(int argc, char **argv, struct echo_config *c)
 {
     *c = (struct echo_config){ .port = 7 };
@@ -230,7 +246,5 @@ void app_main(int argc, char **argv)
         shoal_print("echo: cannot bind UDP port %u on shard %u\n", c.port, shard_id());
         shoal_exit(1);
     }
-    if (shard_id() == 0)
-        shoal_print("echo: TCP and UDP port %u on %u shards, address %u.%u.%u.%u%s\n", c.port, shard_count(), info.ip >> 24,
-                    info.ip >> 16 & 255, info.ip >> 8 & 255, info.ip & 255, info.configured ? "" : " (none yet)");
+    smp_call(0, shard_serving, (void *)(uintptr_t)c.port);
 }

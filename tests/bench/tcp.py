@@ -24,15 +24,19 @@ Every byte is checked. Each round boots every guest once per vCPU count,
 Shoal and Linux alternating; the table shows medians over --runs rounds
 (default 3), the ratio of the medians (Shoal / Linux) and the range of the
 per-round ratios. About 3 minutes with the defaults.
+
+Nothing is retried: a boot or a tcp_load run that fails is printed at once, marks its vCPU count's rows
+FAILED (medians of the rounds that worked, if any), is listed with its reason under the table, and
+makes the command exit 1 at the end.
 """
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
-from guests import BENCH, BUILD, GUEST, ROOT, Guest, host_tsc_khz, prepare, ratio_cell  # noqa: E402
+from guests import (BENCH, BUILD, GUEST, ROOT, BenchError, Failures, Guest, host_tsc_khz,  # noqa: E402
+                    median_or_none, num, prepare, ratio_cell)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from netns import NetNS  # noqa: E402  (a namespace with a tap, removed afterwards)
@@ -40,7 +44,7 @@ from netns import NetNS  # noqa: E402  (a namespace with a tap, removed afterwar
 GUEST_IP, HOST_IP, PREFIX = "10.0.2.15", "10.0.2.1", 24
 PORT = 7
 VCPUS = (1, 2)
-READY = {"shoal": r"^echo: TCP and UDP port 7", "linux": r"^tcp_echo: ready"}
+READY = {"shoal": r"^echo: ready, TCP and UDP port 7", "linux": r"^tcp_echo: ready"}
 
 
 def load(ns, guest, *args, timeout):
@@ -48,7 +52,7 @@ def load(ns, guest, *args, timeout):
     lines = r.stdout.strip().splitlines()
     res = json.loads(lines[-1]) if lines else {}
     if r.returncode != 0 or not res:
-        raise SystemExit(f"tcp.py: {guest.kind}: tcp_load {' '.join(args)} failed ({r.returncode}): "
+        raise BenchError(f"{guest.kind}: tcp_load {' '.join(args)} failed ({r.returncode}): "
                          f"{res or r.stderr[-500:]}; console:\n{guest.tail()}")
     return res
 
@@ -65,7 +69,7 @@ def case(kind, smp, machine, tsc_khz, args):
                   ns=ns, timeout=timeout)
         try:
             if not g.wait_for(READY[kind], 90):
-                sys.exit(f"tcp.py: {kind} did not come up; console:\n{g.tail()}")
+                raise BenchError(f"{kind} did not come up; console:\n{g.tail()}")
             rr = ("rr", GUEST_IP, str(PORT), "size=64", "warmup=0.5", f"seconds={args.seconds}")
             out["rr1"] = load(ns, g, *rr, "conns=1", timeout=args.seconds + 30)
             out["rrN"] = load(ns, g, *rr, f"conns={args.conns}", timeout=args.seconds + 30)
@@ -101,28 +105,35 @@ def main():
     print(f"64-byte transactions/s ({args.seconds:g} s after 0.5 s warm-up, one in flight per connection); "
           f"bulk: {args.bulk_mib} MiB each way through echo on one connection, MB/s each way\n")
     print(f"{'vCPUs':>5} {'test':>18} {'Shoal':>10} {'Linux':>10} {'Shoal/Linux':>18}   p50/p99 us, Shoal | Linux")
-    med = statistics.median
+    med = median_or_none
     notes = []
+    failures = Failures("tcp.py")
     for smp in VCPUS:
-        rounds = {"shoal": [], "linux": []}
-        for _ in range(args.runs):
+        rounds = {"shoal": [], "linux": []}       # None for a round whose boot or load failed
+        for rnd in range(args.runs):
             for kind in ("shoal", "linux"):
-                rounds[kind].append(case(kind, smp, args.machine, khz, args))
+                rounds[kind].append(failures.attempt(smp, f"{kind}, {smp} vCPU(s), round {rnd + 1}", case,
+                                                     kind, smp, args.machine, khz, args))
+        mark = failures.mark(smp, 2 * args.runs)
         for key, label, metric in (("rr1", "1 conn, trans/s", "tps"), ("rrN", f"{args.conns} conns, trans/s", "tps"),
                                    ("bulk", "bulk MB/s", "MBps")):
-            s = [r[key][metric] for r in rounds["shoal"]]
-            l = [r[key][metric] for r in rounds["linux"]]
+            s = [r and r[key][metric] for r in rounds["shoal"]]
+            l = [r and r[key][metric] for r in rounds["linux"]]
             lat = ""
             if metric == "tps":
-                lat = " | ".join(f"{med(r[key]['p50_us'] for r in rounds[k]):.0f}/"
-                                 f"{med(r[key]['p99_us'] for r in rounds[k]):.0f}" for k in ("shoal", "linux"))
+                lat = " | ".join(f"{num(med(r[key]['p50_us'] for r in rounds[k] if r), '.0f')}/"
+                                 f"{num(med(r[key]['p99_us'] for r in rounds[k] if r), '.0f')}" for k in ("shoal", "linux"))
             fmt = ".0f" if metric == "tps" else ".1f"
-            print(f"{smp:>5} {label:>18} {med(s):>10{fmt}} {med(l):>10{fmt}} {ratio_cell(s, l, digits=2):>18}   {lat}", flush=True)
-        notes.append(f"  {smp} vCPU: {rounds['linux'][-1].get('note', '')}")
+            print(f"{smp:>5} {label:>18} {num(med(s), fmt):>10} {num(med(l), fmt):>10} {ratio_cell(s, l, digits=2):>18}"
+                  f"   {lat}  {mark}", flush=True)
+        last = next((r for r in reversed(rounds["linux"]) if r), None)
+        notes.append(f"  {smp} vCPU: {last.get('note', '') if last else '(no Linux round worked)'}")
+    failures.print_report()
     print("\nLinux tcp_echo per thread, last round (bulk connection included):")
     print("\n".join(notes))
     print(f"\n(whole run {time.monotonic() - t0:.0f} s)")
+    return failures.exit_status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,7 +15,9 @@ STATS_PORT = 9999
 def echo_guest(ns, smp, machine):
     g = Guest(ns, image("echo"), smp=smp, machine=machine,
               cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -s {STATS_PORT}")
-    assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up; console:\n{g.tail()}"
+    if not g.wait_for("echo: ready, TCP and UDP port 7"):
+        g.kill()
+        raise AssertionError(f"echo did not come up; console:\n{g.tail()}")
     return g
 
 def stats(ns):
@@ -104,8 +106,9 @@ def dhcp_from_dnsmasq():
                               f"--interface={ns.tap}", "--bind-interfaces", "--port=0", "--no-ping",
                               "--dhcp-range=10.0.2.50,10.0.2.99,255.255.255.0,10m", f"--dhcp-option=3,{HOST_IP}",
                               f"--dhcp-leasefile={leases}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        g = Guest(ns, image("echo"), smp=2, cmdline=f"-- -s {STATS_PORT}")
+        g = None
         try:
+            g = Guest(ns, image("echo"), smp=2, cmdline=f"-- -s {STATS_PORT}")
             assert g.wait_for("net: DHCP lease", timeout=60), f"no lease; console:\n{g.tail()}"
             ip = re.search(r"net: DHCP lease (\d+\.\d+\.\d+\.\d+) netmask 0xffffff00 gateway 10\.0\.2\.1 for 600 s",
                            g.console)
@@ -116,7 +119,8 @@ def dhcp_from_dnsmasq():
                        "--count", "10", check=False)
             assert '"missing": 0' in r.stdout and '"bad": 0' in r.stdout, r.stdout
         finally:
-            g.kill()
+            if g:
+                g.kill()
             d.kill()
             d.wait()
 

@@ -91,7 +91,9 @@ class Proc:
 def echo_server(shards):
     port = free_port()
     p = Proc([binary("echo"), "-p", str(port)], shards)
-    assert p.wait_for(f"echo: TCP and UDP port {port} on {shards} shards"), f"echo did not come up:\n{p.text()}"
+    if not p.wait_for(f"echo: ready, TCP and UDP port {port} on {shards} shards"):
+        p.kill()
+        raise AssertionError(f"echo did not come up:\n{p.text()}")
     return p, port
 
 def run_client(*args, timeout=120):

@@ -86,7 +86,7 @@ def echo_suite():
     with NetNS(queues=1, addr=f"{HOST_IP}/24") as ns:
         g = Guest(ns, img, smp=1, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -p {ECHO_PORT}", timeout=120)
         with checked_session(g):
-            assert g.wait_for("echo: TCP and UDP port", 60), "echo did not come up"
+            assert g.wait_for("echo: ready, TCP and UDP port", 60), "echo did not come up"
             r = ns.run(SYSTEM_PY, "-c", SLOW_READER, GUEST_IP, str(ECHO_PORT), str(8 << 20), check=False, timeout=120)
             assert r.returncode == 0 and "slow reader ok" in r.stdout, f"slow reader: {r.stdout[-1500:]}{r.stderr[-1500:]}"
             r = ns.run(SYSTEM_PY, os.path.join(HERE, "tcp_client.py"), "echo-many", GUEST_IP, str(ECHO_PORT),
@@ -129,9 +129,13 @@ def udp_check(ns):
 
 def boot_checked(ns, img, smp):
     g = Guest(ns, img, smp=smp, cmdline=f"ip={GUEST_IP}/24 gw={HOST_IP} -- -U {PORT}", timeout=120)
-    assert g.wait_for("memcached: ready", 60), f"memcached did not come up\nconsole:\n{g.tail()}"
-    assert "lwip: lwIP 2.1.3 on shard 0" in g.console, f"lwIP did not start\nconsole:\n{g.tail()}"
-    assert "net: 10.0.2.15" not in g.console, f"our stack started too\nconsole:\n{g.tail()}"
+    try:
+        assert g.wait_for("memcached: ready", 60), f"memcached did not come up\nconsole:\n{g.tail()}"
+        assert "lwip: lwIP 2.1.3 on shard 0" in g.console, f"lwIP did not start\nconsole:\n{g.tail()}"
+        assert "net: 10.0.2.15" not in g.console, f"our stack started too\nconsole:\n{g.tail()}"
+    except BaseException:
+        g.kill()
+        raise
     return g
 
 

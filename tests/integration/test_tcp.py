@@ -46,7 +46,7 @@ def echo_many(machine, smp, queues, conns):
         with NetNS(queues=queues, addr=f"{HOST_IP}/24") as ns:
             g = guest(ns, "echo", smp, machine, "")
             try:
-                assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
+                assert g.wait_for("echo: ready, TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
                 checked(ns, g, CLIENT, "echo-many", GUEST_IP, "7", "--conns", str(conns), "--bytes", "3000", timeout=300)
             finally:
                 g.kill()
@@ -59,7 +59,7 @@ def echo_bulk(machine, smp, mib):
         with NetNS(addr=f"{HOST_IP}/24") as ns:
             g = guest(ns, "echo", smp, machine, f"-s {STATS_PORT}", timeout=900)
             try:
-                assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
+                assert g.wait_for("echo: ready, TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
                 size = int(BULK_MIB or mib) << 20
                 checked(ns, g, CLIENT, "echo-bulk", GUEST_IP, "7", str(size), timeout=900)
                 st = ns.echo_stats(GUEST_IP, STATS_PORT)
@@ -105,7 +105,7 @@ def echo_under_impairment():
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         g = guest(ns, "echo", 2, "microvm", "", timeout=LOSS_SECONDS + 120)
         try:
-            assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
+            assert g.wait_for("echo: ready, TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
             checked(ns, g, CLIENT, "echo-bulk", GUEST_IP, "7", str(LOSS_MIB << 20), "--timeout", str(LOSS_SECONDS),
                     timeout=LOSS_SECONDS + 60)
         finally:
@@ -156,7 +156,7 @@ def ecn_marks():
             ns.run("nft", "-f", f.name)
         g = guest(ns, "echo", 1, "microvm", f"-s {STATS_PORT}")
         try:
-            assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
+            assert g.wait_for("echo: ready, TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
             checked(ns, g, CLIENT, "echo-bulk", GUEST_IP, "7", str(32 << 20), timeout=300)
             st = ns.echo_stats(GUEST_IP, STATS_PORT)
             marked = [int(n) for n in re.findall(r"counter packets (\d+)", ns.run("nft", "list", "table", "ip", "ce_marks").stdout)]
@@ -194,7 +194,7 @@ def syn_flood_echo():
     with NetNS(addr=f"{HOST_IP}/24") as ns:
         g = guest(ns, "echo", 1, "microvm", f"-s {STATS_PORT}")
         try:
-            assert g.wait_for("echo: TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
+            assert g.wait_for("echo: ready, TCP and UDP port 7"), f"echo did not come up:\n{g.tail()}"
             conns = 4
             checked(ns, g, os.path.join(HERE, "syn_flood.py"), "echo-during", GUEST_IP, "7", "--count", "4000",
                     "--seconds", "8", "--conns", str(conns), timeout=60)
