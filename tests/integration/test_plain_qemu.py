@@ -83,4 +83,6 @@ def cases():
         ("plain-qemu-pc-qboot-echo", case("echo", pc_qboot, "virtio-net-pci,netdev=n0", 1, "(virtio 1.x)")),
         ("plain-qemu-pc-qboot-memcached-smp2", case("memcached", pc_qboot, "virtio-net-pci,netdev=n0", 2)),
         ("plain-qemu-q35-echo", case("echo", ["-M", "q35"], "virtio-net-pci,netdev=n0", 1, "(virtio 1.x)")),
+        ("plain-qemu-q35-qboot-memcached-smp2", case("memcached", ["-M", "q35", "-bios", QBOOT],
+                                                     "virtio-net-pci,netdev=n0", 2, "(virtio 1.x)")),
     ]
