@@ -92,23 +92,33 @@ static unsigned rx_fill(const struct vnet *v, struct virtq *rx, unsigned cpu)
 }
 
 /*
- * The device asks for a receive kick only when it found this queue short
- * of buffers (it re-enables notifications then). A frame it could not
- * place is not always parked on this queue: QEMU's software RSS takes it
- * from the backend queue it came in on (tap queue k) and redirects it here,
- * and when there is no room it stops reading tap queue k and releases it
- * only on a receive kick of queue k. Queue k's own ring may be full, so
- * its owner never kicks it, and every flow the host hashes to tap queue k
- * would be dead for good. So a requested receive kick rings every receive
- * queue's doorbell: one notify per queue, only after a queue ran short.
+ * A queue the device found short of buffers can stall other queues. QEMU's
+ * software RSS takes a frame from the backend queue it came in on (tap
+ * queue k) and redirects it to the queue of its flow; when that queue has
+ * no room for it, QEMU parks the frame on queue k's side, stops reading tap
+ * queue k and releases it only on a receive kick of queue k (or a status
+ * change). Queue k's own ring may be full, so its owner never kicks it, and
+ * every flow the host hashes onto tap queue k is dead for good: the dead
+ * shard of the boot storm, whose queue ran short under traffic before its
+ * shard first polled it.
+ *
+ * So a refill that finds the device holding fewer than RX_SHORT buffers
+ * (it may have refused a frame since the last refill: a frame takes at most
+ * RX_SHORT / 2 of them, and the device only loses buffers between refills)
+ * rings every receive queue's doorbell once the new buffers are published.
  * Ringing another shard's doorbell touches only the transport's notify
- * register, never that queue's ring.
+ * register, never that queue's ring. Otherwise only this queue is notified,
+ * and only when the device asked.
  */
-static void rx_kick(struct vnet *v, struct virtq *rx)
+#define RX_SHORT (2 * (65536 / NETBUF_SIZE))
+
+static void rx_kick(struct vnet *v, struct virtq *rx, bool was_short)
 {
-    if (!virtq_kick_prepare(rx))
+    bool asked = virtq_kick_prepare(rx);
+    if (asked || was_short)
+        virtio_notify(v->vd, rx);
+    if (!was_short)
         return;
-    virtio_notify(v->vd, rx);
     for (unsigned q = 0; q < v->nd.nqueues; q++)
         if (v->q[q].rx && v->q[q].rx != rx)
             virtio_notify(v->vd, v->q[q].rx);
@@ -116,8 +126,9 @@ static void rx_kick(struct vnet *v, struct virtq *rx)
 
 static void rx_refill(struct vnet *v, struct virtq *rx)
 {
+    bool was_short = virtq_device_holds(rx) < RX_SHORT;
     if (rx_fill(v, rx, this_cpu_id()))
-        rx_kick(v, rx);
+        rx_kick(v, rx, was_short);
 }
 
 /*

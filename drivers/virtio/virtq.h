@@ -77,6 +77,12 @@ unsigned virtq_cost(const struct virtq *vq, unsigned parts);
  */
 bool virtq_kick_prepare(struct virtq *vq);
 
+/* Buffers published to the device that it has not returned yet (not counting ones still unpublished). */
+static inline uint16_t virtq_device_holds(const struct virtq *vq)
+{
+    return (uint16_t)(vq->kicked_idx - __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE));
+}
+
 /* Next completed buffer's cookie and written length, or NULL when none. */
 void *virtq_get_used(struct virtq *vq, uint32_t *len);
 bool virtq_has_used(const struct virtq *vq);

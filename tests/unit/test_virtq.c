@@ -576,6 +576,25 @@ TEST(legacy_layout)
     }
 }
 
+/* What the device still holds: published and not yet returned, whatever the driver has not reaped. */
+TEST(device_holds)
+{
+    struct driver d;
+    drv_init(&d, 8, false, true);
+    CHECK_EQ(virtq_device_holds(&d.q.vq), 0);
+    for (int i = 0; i < 5; i++)
+        CHECK(drv_add(&d, 0, 1));
+    CHECK_EQ(virtq_device_holds(&d.q.vq), 0);     /* added, not yet published */
+    drv_kick(&d);
+    CHECK_EQ(virtq_device_holds(&d.q.vq), 5);
+    sim_fetch(&d.sim);
+    sim_complete_random(&d.sim, 3);
+    CHECK_EQ(virtq_device_holds(&d.q.vq), 5 - (int)d.sim.completed);
+    drv_reap(&d, ~0u);                             /* reaping does not change what the device holds */
+    CHECK_EQ(virtq_device_holds(&d.q.vq), 5 - (int)d.sim.completed);
+    drv_free(&d);
+}
+
 TEST(need_event_reference)
 {
     /* event in [old, new), counted the slow way. */
