@@ -12,6 +12,7 @@ import argparse
 import os
 import re
 import statistics
+import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,6 +36,8 @@ def one_round(img, a):
             g.kill()
 
 def main():
+    # SIGTERM unwinds like an exception, so every namespace and guest a case made is taken down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("a")
     ap.add_argument("b")
