@@ -1,7 +1,7 @@
 # Shoal: one entry point.
 #   make [APP=hello]          build build/$(APP).elf
 #   make run APP=hello SMP=4  boot it under QEMU
-#   make test                 unit + integration tests ("N passed, N failed")
+#   make test                 unit + integration tests ("N passed, N failed, N skipped")
 #   make unit                 host unit tests only
 #   make linux APP=echo       the app as a Linux program: $(BUILD)/linux/$(APP)
 #   make demo                 the memcached image in a namespace, answering real clients (root)

@@ -39,6 +39,19 @@ class Results:
             self.failed.append(name)
             print(f"FAIL {name}{': ' + detail if detail else ''}", flush=True)
 
+UNIT_TIMEOUT = 600   # a bound on one binary, not a pass/fail threshold
+FUZZ_TIMEOUT = 300
+
+def run_bounded(cmd, timeout):
+    """(CompletedProcess, None), or (None, why) when the program is missing or overran `timeout`.
+    Either way the run goes on: a broken suite is one FAIL line, never a lost summary."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout), None
+    except FileNotFoundError:
+        return None, f"missing tool {cmd[0]}"
+    except subprocess.TimeoutExpired:
+        return None, f"timeout after {timeout} s"
+
 def run_unit(results, keyword):
     os.makedirs(BUILD, exist_ok=True)
     for src in sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "test_*.c"))):
@@ -46,12 +59,14 @@ def run_unit(results, keyword):
         if keyword and keyword not in name:
             continue
         exe = os.path.join(BUILD, name)
-        cc = subprocess.run(["gcc"] + UNIT_CFLAGS + [src, "-o", exe, "-lpthread"],
-                            capture_output=True, text=True)
-        if cc.returncode != 0:
-            results.record(f"unit/{name} (build)", False, cc.stderr[-2000:])
+        cc, why = run_bounded(["gcc"] + UNIT_CFLAGS + [src, "-o", exe, "-lpthread"], UNIT_TIMEOUT)
+        if why or cc.returncode != 0:
+            results.record(f"unit/{name} (build)", False, why or cc.stderr[-2000:])
             continue
-        r = subprocess.run([exe], capture_output=True, text=True, timeout=600)
+        r, why = run_bounded([exe], UNIT_TIMEOUT)
+        if why:
+            results.record(f"unit/{name}", False, why)
+            continue
         for line in r.stdout.splitlines():
             m = re.match(r"^(PASS|FAIL) (\S+)$", line)
             if m:
@@ -72,16 +87,18 @@ def run_fuzz(results, keyword):
         if keyword and keyword not in name:
             continue
         exe = os.path.join(BUILD, name)
-        cc = subprocess.run(["clang", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-                             "-fno-sanitize-recover=undefined", "-I", ROOT, src, "-o", exe],
-                            capture_output=True, text=True)
-        if cc.returncode != 0:
-            results.record(f"fuzz/{name} (build)", False, cc.stderr[-2000:])
+        cc, why = run_bounded(["clang", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
+                               "-fno-sanitize-recover=undefined", "-I", ROOT, src, "-o", exe], FUZZ_TIMEOUT)
+        if why or cc.returncode != 0:
+            results.record(f"fuzz/{name} (build)", False, why or cc.stderr[-2000:])
             continue
         crash_dir = os.path.join(BUILD, "fuzz-crashes")
         os.makedirs(crash_dir, exist_ok=True)
-        r = subprocess.run([exe, f"-runs={FUZZ_RUNS}", f"-max_total_time={FUZZ_MAX_SECONDS}", "-seed=1",
-                            f"-artifact_prefix={crash_dir}/"], capture_output=True, text=True, timeout=300)
+        r, why = run_bounded([exe, f"-runs={FUZZ_RUNS}", f"-max_total_time={FUZZ_MAX_SECONDS}", "-seed=1",
+                              f"-artifact_prefix={crash_dir}/"], FUZZ_TIMEOUT)
+        if why:
+            results.record(f"fuzz/{name}", False, why)
+            continue
         detail = "" if r.returncode == 0 else r.stderr[-3000:]
         results.record(f"fuzz/{name}", r.returncode == 0, detail)
 
@@ -106,18 +123,23 @@ def check_tools(results):
     results.record("integration/required-tools", not missing,
                    "missing " + ", ".join(missing) + "; run scripts/install-deps.sh" if missing else "")
 
-def load_integration_cases():
+def load_integration_cases(results):
+    """Every module's cases; a module that cannot be imported, or whose cases() fails, is one FAIL."""
     cases = []
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
-        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        cases += mod.cases()
+        name = os.path.basename(path)[:-3]
+        try:
+            spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            cases += mod.cases()
+        except Exception as e:  # SyntaxError, ImportError, a bug in cases(): the other modules still run
+            results.record(f"integration/{name} (import error)", False, f"{type(e).__name__}: {e}")
     return cases
 
 def run_integration(results, keyword):
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-    for name, fn in load_integration_cases():
+    for name, fn in load_integration_cases(results):
         if keyword and keyword not in name:
             continue
         t0 = time.monotonic()
@@ -125,7 +147,7 @@ def run_integration(results, keyword):
             fn()
             ok, detail = True, ""
         except unittest.SkipTest as e:  # the machine lacks what the case needs: say so, count neither way
-            results.skipped.append(name)
+            results.skipped.append(f"{name} ({e})")
             print(f"SKIP integration/{name}: {e}", flush=True)
             continue
         except AssertionError as e:
@@ -152,8 +174,8 @@ def main():
     if results.failed:
         print("\nfailed:\n  " + "\n  ".join(results.failed))
     if results.skipped:
-        print(f"skipped: {', '.join(results.skipped)}")
-    print(f"{results.passed} passed, {len(results.failed)} failed")
+        print("\nskipped:\n  " + "\n  ".join(results.skipped))
+    print(f"{results.passed} passed, {len(results.failed)} failed, {len(results.skipped)} skipped")
     return 1 if results.failed or results.passed == 0 else 0
 
 if __name__ == "__main__":
