@@ -52,6 +52,24 @@ def run_bounded(cmd, timeout):
     except subprocess.TimeoutExpired:
         return None, f"timeout after {timeout} s"
 
+def record_unit_results(results, name, r):
+    """Each declared test's PASS/FAIL line; a declared test with no result line (the binary died
+    before reaching it) and a non-zero exit with no FAIL line are failures too."""
+    declared = re.findall(r"^DECLARE (\S+)$", r.stdout, re.M)
+    reported = {}
+    for verdict, test in re.findall(r"^(PASS|FAIL) (\S+)$", r.stdout, re.M):
+        reported[test] = verdict
+        results.record(f"unit/{name}/{test}", verdict == "PASS")
+    if r.returncode != 0:
+        sys.stdout.write(r.stderr[-4000:])
+    for test in declared:
+        if test not in reported:
+            results.record(f"unit/{name}/{test}", False, f"no result: the binary exited with status {r.returncode}")
+    if not declared:
+        results.record(f"unit/{name}", False, f"declared no tests (exit status {r.returncode})")
+    elif r.returncode != 0 and "FAIL" not in reported.values() and len(reported) == len(declared):
+        results.record(f"unit/{name}", False, f"exit status {r.returncode} with every test passed")
+
 def run_unit(results, keyword):
     os.makedirs(BUILD, exist_ok=True)
     for src in sorted(glob.glob(os.path.join(ROOT, "tests", "unit", "test_*.c"))):
@@ -67,14 +85,7 @@ def run_unit(results, keyword):
         if why:
             results.record(f"unit/{name}", False, why)
             continue
-        for line in r.stdout.splitlines():
-            m = re.match(r"^(PASS|FAIL) (\S+)$", line)
-            if m:
-                results.record(f"unit/{name}/{m.group(2)}", m.group(1) == "PASS")
-        if r.returncode != 0:
-            sys.stdout.write(r.stderr[-4000:])
-            if "PASS" not in r.stdout and "FAIL" not in r.stdout:
-                results.record(f"unit/{name}", False, f"exit status {r.returncode}")
+        record_unit_results(results, name, r)
 
 FUZZ_RUNS = "200000"
 FUZZ_MAX_SECONDS = "15"   # a bound on the run, not a pass/fail threshold

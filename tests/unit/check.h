@@ -42,6 +42,10 @@ static int test_case_count;
     static void tname_(void);                                                      \
     __attribute__((constructor)) static void register_##tname_(void)               \
     {                                                                            \
+        if (test_case_count == (int)(sizeof test_cases / sizeof test_cases[0])) {  \
+            printf("FAIL too-many-tests\n");                                     \
+            exit(1);                                                             \
+        }                                                                        \
         test_cases[test_case_count].name = #tname_;                                \
         test_cases[test_case_count++].fn = tname_;                                 \
     }                                                                            \
@@ -51,12 +55,18 @@ static int test_case_count;
     int main(void)                                                               \
     {                                                                            \
         int failed_tests = 0;                                                    \
+        /* Declared up front, each result flushed: a crash loses no result and   \
+           the runner sees which tests never reported. */                       \
+        for (int i = 0; i < test_case_count; i++)                                \
+            printf("DECLARE %s\n", test_cases[i].name);                          \
+        fflush(stdout);                                                          \
         for (int i = 0; i < test_case_count; i++) {                              \
             int before = check_failures;                                         \
             test_cases[i].fn();                                                  \
             int ok = check_failures == before;                                   \
             failed_tests += !ok;                                                 \
             printf("%s %s\n", ok ? "PASS" : "FAIL", test_cases[i].name);         \
+            fflush(stdout);                                                      \
         }                                                                        \
         printf("%d passed, %d failed\n", test_case_count - failed_tests, failed_tests); \
         return failed_tests ? 1 : 0;                                             \
