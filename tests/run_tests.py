@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import shutil
 import signal
 import sys
 import time
@@ -125,7 +126,6 @@ REQUIRED_FILES = {"/usr/share/qemu/qboot.rom": "qemu-system-data"}
 REQUIRED_PY = {"pymemcache": "python3-pymemcache", "matplotlib": "python3-matplotlib"}
 
 def check_tools(results):
-    import shutil
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     missing = [f"{t} ({pkg})" for t, pkg in REQUIRED_TOOLS.items() if not shutil.which(t, path=path)]
     missing += [f"{f} ({pkg})" for f, pkg in REQUIRED_FILES.items() if not os.path.exists(f)]

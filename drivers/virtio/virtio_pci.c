@@ -129,7 +129,8 @@ static uint16_t msix_entry_for(struct pci_vdev *v, unsigned cpu)
     return VIRTIO_MSI_NO_VECTOR;
 }
 
-uint16_t virtio_pci_msix_pick(struct pci_vdev *v, unsigned index, unsigned cpu)
+/* An MSI-X table entry aimed at `cpu` for queue `index`, or VIRTIO_MSI_NO_VECTOR (and why). */
+static uint16_t msix_pick(struct pci_vdev *v, unsigned index, unsigned cpu)
 {
     if (!v->msix)
         return VIRTIO_MSI_NO_VECTOR;
@@ -143,15 +144,12 @@ uint16_t virtio_pci_msix_pick(struct pci_vdev *v, unsigned index, unsigned cpu)
     return entry;
 }
 
-/* With queue_select already set: aim the queue's interrupt at `cpu`; true when it reaches its owner. */
-static bool route_queue(struct pci_vdev *v, unsigned index, unsigned cpu)
+bool virtio_pci_route_queue(struct pci_vdev *v, unsigned index, unsigned cpu)
 {
-    volatile struct virtio_pci_common_cfg *c = v->common;
-    uint16_t entry = virtio_pci_msix_pick(v, index, cpu);
+    uint16_t entry = msix_pick(v, index, cpu);
     if (entry == VIRTIO_MSI_NO_VECTOR)
         return false;
-    c->queue_msix_vector = entry;
-    if (c->queue_msix_vector != entry) {
+    if (v->set_queue_vector(v, entry) != entry) {
         klog("%s: device refused MSI-X entry %u for queue %u; it is polled only", v->dev.name,
              (unsigned)entry, index);
         return false;
@@ -186,7 +184,7 @@ static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
     c->queue_avail_hi = (uint32_t)(virtq_avail_addr(vq) >> 32);
     c->queue_used_lo = (uint32_t)virtq_used_addr(vq);
     c->queue_used_hi = (uint32_t)(virtq_used_addr(vq) >> 32);
-    vq->irq_routed = route_queue(v, vq->index, cpu);
+    vq->irq_routed = virtio_pci_route_queue(v, vq->index, cpu);
     c->queue_enable = 1;
     return c->queue_enable == 1;
 }
@@ -322,6 +320,11 @@ static void setup_msix(struct pci_vdev *v)
 }
 
 static void modern_msix_config(struct pci_vdev *v, uint16_t entry) { v->common->msix_config = entry; }
+static uint16_t modern_queue_vector(struct pci_vdev *v, uint16_t entry)
+{
+    v->common->queue_msix_vector = entry;
+    return v->common->queue_msix_vector;
+}
 
 /* The modern interface when the device has it (the spec's preference), else the legacy one. */
 static bool choose_interface(struct pci_vdev *v, bool transitional)
@@ -329,6 +332,7 @@ static bool choose_interface(struct pci_vdev *v, bool transitional)
     if (map_structures(v)) {
         v->dev.t = &pci_transport;
         v->set_msix_config = modern_msix_config;
+        v->set_queue_vector = modern_queue_vector;
         v->decode = PCI_COMMAND_MEMORY;
         return true;
     }

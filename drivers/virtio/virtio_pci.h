@@ -21,6 +21,8 @@ struct pci_vdev {
     uint16_t decode;            /* PCI_COMMAND_MEMORY or _IO: where the registers are */
     /* Aim the configuration-change interrupt (VIRTIO_MSI_NO_VECTOR: none). */
     void (*set_msix_config)(struct pci_vdev *v, uint16_t entry);
+    /* With the queue selected: aim its interrupt at `entry`; returns what the device kept. */
+    uint16_t (*set_queue_vector)(struct pci_vdev *v, uint16_t entry);
     /* modern */
     volatile struct virtio_pci_common_cfg *common;
     volatile uint8_t *notify_base;
@@ -40,8 +42,8 @@ struct pci_vdev {
 
 /* BAR i, decoded on first use; NULL for an index that names no BAR. */
 const struct pci_bar *virtio_pci_bar(struct pci_vdev *v, unsigned i);
-/* An MSI-X table entry aimed at `cpu` for queue `index`, or VIRTIO_MSI_NO_VECTOR (and why, on the console). */
-uint16_t virtio_pci_msix_pick(struct pci_vdev *v, unsigned index, unsigned cpu);
+/* With the queue selected: aim its interrupt at `cpu`; true when it reaches its owner (else why, on the console). */
+bool virtio_pci_route_queue(struct pci_vdev *v, unsigned index, unsigned cpu);
 /* Drive v through its legacy I/O BAR: false (nothing changed) when it has none. */
 bool virtio_pci_legacy_setup(struct pci_vdev *v);
 

@@ -75,21 +75,6 @@ static uint16_t queue_max(struct virtio_dev *d, unsigned index)
     return n > 32768 ? 32768 : n;
 }
 
-/* With the queue selected: aim its interrupt at `cpu`; true when it reaches its owner. */
-static bool route_queue(struct pci_vdev *v, unsigned index, unsigned cpu)
-{
-    uint16_t entry = virtio_pci_msix_pick(v, index, cpu);
-    if (entry == VIRTIO_MSI_NO_VECTOR)
-        return false;
-    outw(port(&v->dev, VIRTIO_MSI_QUEUE_VECTOR), entry);
-    if (inw(port(&v->dev, VIRTIO_MSI_QUEUE_VECTOR)) != entry) {
-        klog("%s: device refused MSI-X entry %u for queue %u; it is polled only", v->dev.name,
-             (unsigned)entry, index);
-        return false;
-    }
-    return true;
-}
-
 static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
 {
     struct pci_vdev *v = to_pci(d);
@@ -103,7 +88,7 @@ static bool queue_enable(struct virtio_dev *d, struct virtq *vq, unsigned cpu)
     }
     vq->transport = (void *)(uintptr_t)port(d, VIRTIO_PCI_QUEUE_NOTIFY);
     /* The vector is set before the ring goes live, as Linux's legacy driver does. */
-    vq->irq_routed = route_queue(v, vq->index, cpu);
+    vq->irq_routed = virtio_pci_route_queue(v, vq->index, cpu);
     outl(port(d, VIRTIO_PCI_QUEUE_PFN), (uint32_t)(addr / LEGACY_PAGE));
     return inl(port(d, VIRTIO_PCI_QUEUE_PFN)) == (uint32_t)(addr / LEGACY_PAGE);
 }
@@ -133,6 +118,12 @@ static void set_msix_config(struct pci_vdev *v, uint16_t entry)
     outw(port(&v->dev, VIRTIO_MSI_CONFIG_VECTOR), entry);
 }
 
+static uint16_t set_queue_vector(struct pci_vdev *v, uint16_t entry)
+{
+    outw(port(&v->dev, VIRTIO_MSI_QUEUE_VECTOR), entry);
+    return inw(port(&v->dev, VIRTIO_MSI_QUEUE_VECTOR));
+}
+
 bool virtio_pci_legacy_setup(struct pci_vdev *v)
 {
     const struct pci_bar *b = virtio_pci_bar(v, 0);
@@ -144,6 +135,7 @@ bool virtio_pci_legacy_setup(struct pci_vdev *v)
     v->dev.legacy = true;
     v->dev.fixed_queue_size = true;
     v->set_msix_config = set_msix_config;
+    v->set_queue_vector = set_queue_vector;
     v->decode = PCI_COMMAND_IO;
     return true;
 }

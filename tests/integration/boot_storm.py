@@ -77,10 +77,10 @@ def storm_boot(config, smp, app="memcached", per_shard=2, chatter=True):
                     noise.kill()
                     noise.wait()
 
-def storm(plan, app="memcached", log=print):
-    """plan: [(config, smp)], each booted once in order. Returns (boots, [failure lines])."""
+def storm(plan, log=print):
+    """plan: [(config, smp, app)], each booted once in order. Returns (boots, [failure lines])."""
     failures = []
-    for i, (config, smp) in enumerate(plan):
+    for i, (config, smp, app) in enumerate(plan):
         t0 = time.monotonic()
         err = storm_boot(config, smp, app)
         log(f"  boot {i + 1}/{len(plan)} {config} smp{smp} {app}: {'ok' if not err else 'FAILED'} "
@@ -89,7 +89,7 @@ def storm(plan, app="memcached", log=print):
             failures.append(f"boot {i + 1} ({config}, {smp} vCPUs, {app}): {err}")
     return len(plan), failures
 
-def default_plan(rounds):
-    """Every configuration at 2 and 4 vCPUs, `rounds` times over."""
-    one = [(c, smp) for smp in (2, 4) for c in CONFIGS]
-    return one * rounds
+def default_plan(rounds, apps=("memcached",), configs=tuple(CONFIGS), smps=(2, 4)):
+    """Every configuration at each vCPU count, `rounds` times over; the apps take turns by round."""
+    one = [(c, smp) for smp in smps for c in configs]
+    return [(c, smp, apps[r % len(apps)]) for r in range(rounds) for c, smp in one]

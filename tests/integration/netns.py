@@ -84,11 +84,14 @@ class NetNS:
 
 class Guest:
     """An image booted in the background inside a namespace; its console is collected as it comes."""
-    def __init__(self, ns, img, smp=1, machine="microvm", mem=256, cmdline=None, timeout=120, extra=()):
-        cmd = ROOT_PREFIX + ["ip", "netns", "exec", ns.name, sys.executable, RUN, img, "--smp", str(smp), "--machine", machine,
-               "--mem", str(mem), "--timeout", str(timeout), "--net", ns.net_arg(), *extra]
-        if cmdline is not None:
-            cmd += ["--"] + cmdline.split()
+    def __init__(self, ns, img, smp=1, machine="microvm", mem=256, cmdline=None, timeout=120, extra=(), argv=None):
+        """Booted through run.py, or, with argv, by that command as it is (plain QEMU, say)."""
+        if argv is None:
+            argv = [sys.executable, RUN, img, "--smp", str(smp), "--machine", machine, "--mem", str(mem),
+                    "--timeout", str(timeout), "--net", ns.net_arg(), *extra]
+            if cmdline is not None:
+                argv += ["--"] + cmdline.split()
+        cmd = ROOT_PREFIX + ["ip", "netns", "exec", ns.name, *argv]
         self.timeout = timeout
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.out = bytearray()

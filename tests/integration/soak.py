@@ -12,7 +12,7 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot_storm import CONFIGS, storm_boot  # noqa: E402
+from boot_storm import CONFIGS, default_plan, storm  # noqa: E402
 
 def main():
     # SIGTERM unwinds like an exception, so every namespace and guest a case made is taken down.
@@ -23,18 +23,14 @@ def main():
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, from boot_storm.CONFIGS")
     ap.add_argument("--smp", default="2,4", help="comma-separated vCPU counts")
     a = ap.parse_args()
-    one_round = [(c, int(n)) for n in a.smp.split(",") for c in a.configs.split(",")]
-    failures = []
-    for i in range(a.boots):
-        config, smp = one_round[i % len(one_round)]
-        app = a.app or ("memcached" if (i // len(one_round)) % 2 == 0 else "echo")
-        err = storm_boot(config, smp, app)
-        print(f"boot {i + 1}/{a.boots} {config} smp{smp} {app}: {'ok' if not err else 'FAILED'}", flush=True)
-        if err:
-            failures.append(f"boot {i + 1} ({config}, {smp} vCPUs, {app}): {err}")
+    configs = a.configs.split(",")
+    smps = [int(n) for n in a.smp.split(",")]
+    rounds = -(-a.boots // (len(configs) * len(smps)))
+    plan = default_plan(rounds, (a.app,) if a.app else ("memcached", "echo"), configs, smps)[:a.boots]
+    boots, failures = storm(plan, log=lambda line: print(line, flush=True))
     for f in failures:
         print(f)
-    print(f"{a.boots - len(failures)} passed, {len(failures)} failed")
+    print(f"{boots - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 if __name__ == "__main__":

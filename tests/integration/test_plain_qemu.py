@@ -7,16 +7,11 @@ answer a TCP request on a flow owned by every shard, and a ping, as soon as
 the app says it is ready.
 """
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import threading
-import time
 
 from boot_storm import CLIENT, GUEST_IP, QBOOT
-from netns import ROOT_PREFIX, NetNS
+from netns import Guest, NetNS
 from shoal_qemu import image
 
 APPS = {"echo": ("echo: ready", 7, f"ip={GUEST_IP}/24"),
@@ -25,35 +20,21 @@ APPS = {"echo": ("echo: ready", 7, f"ip={GUEST_IP}/24"),
 def plain_boot(app, machine_args, device, smp=1):
     ready, port, cmdline = APPS[app]
     with NetNS(addr="10.0.2.1/24") as ns:
-        cmd = ROOT_PREFIX + ["ip", "netns", "exec", ns.name, shutil.which("qemu-system-x86_64"), *machine_args,
-                             "-accel", "tcg", "-smp", str(smp), "-nographic", "-kernel", image(app), "-append", cmdline,
-                             "-netdev", f"tap,id=n0,ifname={ns.tap},script=no,downscript=no", "-device", device]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        out = bytearray()
-        reader = threading.Thread(target=lambda: [out.extend(c) for c in iter(lambda: proc.stdout.read1(4096), b"")],
-                                  daemon=True)
-        reader.start()
-        console = lambda: out.decode(errors="replace").replace("\r", "")
+        argv = [shutil.which("qemu-system-x86_64"), *machine_args, "-accel", "tcg", "-smp", str(smp), "-nographic",
+                "-kernel", image(app), "-append", cmdline,
+                "-netdev", f"tap,id=n0,ifname={ns.tap},script=no,downscript=no", "-device", device]
+        g = Guest(ns, None, argv=argv)
         try:
-            deadline = time.monotonic() + 90
-            while ready not in console() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert ready in console(), f"no '{ready}'; console:\n{console()[-3000:]}"
+            assert g.wait_for(ready, 90), f"no '{ready}'; console:\n{g.console[-3000:]}"
             r = ns.run(sys.executable, CLIENT, GUEST_IP, str(port), str(smp), app, "--per-shard", "2", check=False)
             res = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {"ok": False,
                                                                                            "misses": [r.stderr[-500:]]}
-            assert res["ok"], f"{res['misses']}; console:\n{console()[-2500:]}"
-            lines = [l for l in console().splitlines() if "virtio-net (" in l]
+            assert res["ok"], f"{res['misses']}; console:\n{g.console[-2500:]}"
+            lines = [l for l in g.console.splitlines() if "virtio-net (" in l]
             print(f"  {lines[0].split('] ', 1)[-1] if lines else '?'}")
-            return console()
+            return g.console
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            reader.join(5)
+            g.kill()
 
 def case(app, machine_args, device, smp=1, expect=None):
     def run():
